@@ -1,0 +1,2 @@
+pub use super::setting::Entity as Setting;
+pub use super::store::Entity as Store;

@@ -1,0 +1,17 @@
+//! Schema migrations. Every migration must run on both PostgreSQL and SQLite, so they are written
+//! with SeaORM's backend-neutral schema helpers rather than raw SQL.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_create_store_and_setting;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(
+            m20261122_000001_create_store_and_setting::Migration,
+        )]
+    }
+}

@@ -1,0 +1,327 @@
+//! Typed settings: defaults in code, then an optional TOML file, then `MEMBERHUB_*` environment
+//! variables (`__` between levels, e.g. `MEMBERHUB_SERVER__PORT`). There is no global settings
+//! static: `Settings` is loaded once in `main` and handed to `Application::build`, so tests can
+//! change any field before spawning the app.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+pub const ENV_PREFIX: &str = "MEMBERHUB";
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    pub host: String,
+    /// 0 lets the operating system pick a free port; the startup log names it.
+    pub port: u16,
+    /// Worker threads; absent means one per CPU core.
+    pub workers: Option<usize>,
+    /// How long in-flight requests may take to finish after SIGTERM or Ctrl-C.
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 8080,
+            workers: None,
+            shutdown_timeout_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB`. Secret because it may hold a
+    /// password.
+    pub url: SecretString,
+    pub max_connections: u32,
+    /// How long a SQLite writer waits for the write lock before giving up.
+    pub busy_timeout_ms: u64,
+    pub acquire_timeout_secs: u64,
+    /// Apply pending migrations when the server starts (`memberhub migrate` does it explicitly).
+    pub migrate_on_start: bool,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: SecretString::from("sqlite://./data/memberhub.db"),
+            max_connections: 10,
+            busy_timeout_ms: 5_000,
+            acquire_timeout_secs: 5,
+            migrate_on_start: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisSettings {
+    /// Absent or empty: the in-process cache, which is only correct for a single instance.
+    pub url: Option<SecretString>,
+    /// Every key this instance writes starts with this, so several deployments (or test runs)
+    /// can share one Redis without seeing each other's keys.
+    pub key_prefix: String,
+    /// Connect and response timeout; keeps `/readyz` and requests from hanging on a dead Redis.
+    pub timeout_ms: u64,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            key_prefix: "memberhub:".into(),
+            timeout_ms: 1_000,
+        }
+    }
+}
+
+impl RedisSettings {
+    pub fn url(&self) -> Option<&str> {
+        self.url
+            .as_ref()
+            .map(|u| u.expose_secret())
+            .filter(|u| !u.trim().is_empty())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// An `EnvFilter` directive such as `info` or `memberhub=debug,sqlx=warn`; `RUST_LOG` wins.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Pretty,
+            level: "info".into(),
+        }
+    }
+}
+
+/// Which database engine a URL points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Postgres,
+}
+
+impl DatabaseSettings {
+    pub fn kind(&self) -> Result<DatabaseKind, ConfigError> {
+        let url = self.url.expose_secret();
+        if url.starts_with("sqlite:") {
+            Ok(DatabaseKind::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DatabaseKind::Postgres)
+        } else {
+            Err(ConfigError::Invalid(
+                "database.url must start with sqlite:// or postgres://".into(),
+            ))
+        }
+    }
+
+    /// The URL without credentials, fit for a log line.
+    pub fn display_url(&self) -> String {
+        redact_url(self.url.expose_secret())
+    }
+}
+
+/// Drops the `user:password@` part of a URL so it can be logged.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://{}", &url[..scheme_end], &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Loads settings from the optional TOML file and the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, None)
+    }
+
+    /// Like [`Settings::load`], with the environment given as a map (for tests, which must not
+    /// mutate the process environment).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: Option<HashMap<String, String>>,
+    ) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder();
+        if let Some(path) = file {
+            builder = builder.add_source(
+                config::File::from(path)
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            );
+        }
+        let environment = config::Environment::with_prefix(ENV_PREFIX)
+            .prefix_separator("_")
+            .separator("__")
+            .try_parsing(true)
+            .source(env);
+        let settings: Settings = builder.add_source(environment).build()?.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.database.kind()?;
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::Invalid(
+                "database.max_connections must be at least 1".into(),
+            ));
+        }
+        if let Some(url) = self.redis.url() {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return Err(ConfigError::Invalid(
+                    "redis.url must start with redis:// or rediss://".into(),
+                ));
+            }
+        }
+        if self.server.workers == Some(0) {
+            return Err(ConfigError::Invalid(
+                "server.workers must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn env(pairs: &[(&str, &str)]) -> Option<HashMap<String, String>> {
+        Some(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn defaults_run_on_sqlite_and_the_in_process_cache() {
+        let s = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(s.server.host, "127.0.0.1");
+        assert_eq!(s.server.port, 8080);
+        assert_eq!(s.database.kind().unwrap(), DatabaseKind::Sqlite);
+        assert_eq!(s.database.display_url(), "sqlite://./data/memberhub.db");
+        assert!(s.redis.url().is_none());
+        assert_eq!(s.log.format, LogFormat::Pretty);
+    }
+
+    #[test]
+    fn environment_overrides_nested_keys() {
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("MEMBERHUB_SERVER__PORT", "0"),
+                ("MEMBERHUB_DATABASE__URL", "postgres://u:p@127.0.0.1:5432/x"),
+                ("MEMBERHUB_REDIS__URL", "redis://127.0.0.1:6379"),
+                ("MEMBERHUB_LOG__FORMAT", "json"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.server.port, 0);
+        assert_eq!(s.database.kind().unwrap(), DatabaseKind::Postgres);
+        assert_eq!(s.redis.url(), Some("redis://127.0.0.1:6379"));
+        assert_eq!(s.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn file_is_layered_under_the_environment() {
+        let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        writeln!(
+            file,
+            "[server]\nport = 9000\nhost = \"0.0.0.0\"\n[redis]\nkey_prefix = \"chain-a:\""
+        )
+        .unwrap();
+        let s = Settings::load_from(
+            Some(file.path()),
+            env(&[("MEMBERHUB_SERVER__PORT", "9100")]),
+        )
+        .unwrap();
+        assert_eq!(s.server.host, "0.0.0.0");
+        assert_eq!(s.server.port, 9100);
+        assert_eq!(s.redis.key_prefix, "chain-a:");
+    }
+
+    #[test]
+    fn bad_values_are_rejected_naming_the_key() {
+        let err = Settings::load_from(None, env(&[("MEMBERHUB_SERVER__PORT", "eighty")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("port"), "{err}");
+
+        let err = Settings::load_from(None, env(&[("MEMBERHUB_SERVER__PROT", "80")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("prot"), "{err}");
+
+        let err = Settings::load_from(None, env(&[("MEMBERHUB_DATABASE__URL", "mysql://x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("database.url"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_redis_url_means_the_in_process_cache() {
+        let s = Settings::load_from(None, env(&[("MEMBERHUB_REDIS__URL", "")])).unwrap();
+        assert!(s.redis.url().is_none());
+    }
+
+    #[test]
+    fn secrets_do_not_appear_in_debug_output_or_display_urls() {
+        let s = Settings::load_from(
+            None,
+            env(&[(
+                "MEMBERHUB_DATABASE__URL",
+                "postgres://app:hunter2@db.internal:5432/memberhub",
+            )]),
+        )
+        .unwrap();
+        assert!(!format!("{s:?}").contains("hunter2"));
+        assert_eq!(
+            s.database.display_url(),
+            "postgres://db.internal:5432/memberhub"
+        );
+    }
+}

@@ -1,0 +1,12 @@
+//! memberhub: the member and private-domain system of a medical-aesthetics clinic chain.
+//! One module per area; see `../shared/DESIGN.md` for the map.
+
+pub mod app_settings;
+pub mod cache;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod health;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,256 @@
+//! Builds the application: connects the database and cache, binds the listener (port 0 picks a
+//! free port), mounts the routes behind the shared middleware and serves the OpenAPI document
+//! generated from them.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle, Service};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::{web, App, HttpMessage, HttpResponse, HttpServer};
+use actix_web_prom::PrometheusMetricsBuilder;
+use sea_orm::DatabaseConnection;
+use tracing_actix_web::{RequestId, TracingLogger};
+use utoipa::openapi::path::{HttpMethod, OperationBuilder};
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::OpenApi as OpenApiDoc;
+use utoipa::OpenApi;
+use utoipa_actix_web::AppExt;
+
+use crate::cache::Cache;
+use crate::config::Settings;
+use crate::state::AppState;
+use crate::telemetry::RequestSpan;
+use crate::{db, error, health};
+
+pub const OPENAPI_PATH: &str = "/api-docs/openapi.json";
+pub const METRICS_PATH: &str = "/metrics";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "memberhub",
+        description = "Member and private-domain system of a medical-aesthetics clinic chain. \
+                       Errors are `{\"error\": {\"code\", \"message\"}}` with a stable `code`."
+    ),
+    components(schemas(error::ErrorEnvelope, error::ErrorBody))
+)]
+struct ApiDoc;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects to the configured database (applying migrations unless told not to) and cache,
+    /// then binds the server. Each step says what it did in one log line.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = db::connect(&settings.database).await?;
+        tracing::info!("database: {}", db::describe(&db, &settings.database));
+        if settings.database.migrate_on_start {
+            let applied = db::migrate(&db).await?;
+            tracing::info!("migrations: {applied} applied, schema up to date");
+        }
+        let cache = Cache::connect(&settings.redis)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot connect to the cache: {e}"))?;
+        match settings.redis.url() {
+            Some(url) => tracing::info!(
+                "cache: Redis at {} (key prefix {:?})",
+                crate::config::redact_url(url),
+                cache.prefix()
+            ),
+            None => tracing::info!(
+                "cache: in-process (moka); use Redis when running more than one instance"
+            ),
+        }
+        Self::build_with(settings, db, cache)
+    }
+
+    /// Binds the server around an existing database and cache (tests use this to inject a
+    /// broken one).
+    pub fn build_with(
+        settings: Settings,
+        db: DatabaseConnection,
+        cache: Cache,
+    ) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot listen on {}:{}: {e}",
+                    settings.server.host,
+                    settings.server.port
+                )
+            })?;
+        let port = listener.local_addr()?.port();
+        let state = AppState {
+            settings: Arc::new(settings),
+            db,
+            cache,
+        };
+        let metrics = PrometheusMetricsBuilder::new("memberhub")
+            .endpoint(METRICS_PATH)
+            .mask_unmatched_patterns("UNKNOWN")
+            .build()
+            .map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
+        let data = web::Data::new(state.clone());
+
+        let mut server = HttpServer::new(move || {
+            let (app, api) = App::new()
+                .into_utoipa_app()
+                .openapi(ApiDoc::openapi())
+                .app_data(data.clone())
+                .app_data(error::json_config())
+                .app_data(error::path_config())
+                .app_data(error::query_config())
+                .configure(routes)
+                .split_for_parts();
+            let api_json = web::Data::new(document(api));
+            app.app_data(api_json)
+                .route(OPENAPI_PATH, web::get().to(openapi_json))
+                .default_service(web::to(error::not_found))
+                .wrap(error::envelope_errors())
+                .wrap_fn(|req, srv| {
+                    let id = req.extensions().get::<RequestId>().map(|id| id.to_string());
+                    let response = srv.call(req);
+                    async move {
+                        let mut res = response.await?;
+                        if let Some(v) = id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+                            res.headers_mut()
+                                .insert(HeaderName::from_static("x-request-id"), v);
+                        }
+                        Ok(res)
+                    }
+                })
+                .wrap(TracingLogger::<RequestSpan>::new())
+                .wrap(metrics.clone())
+        })
+        .listen(listener)?
+        // main() owns signal handling so that SIGTERM and Ctrl-C both stop gracefully.
+        .disable_signals()
+        .shutdown_timeout(state.settings.server.shutdown_timeout_secs);
+        if let Some(workers) = state.settings.server.workers {
+            server = server.workers(workers);
+        }
+        tracing::info!(
+            "listening on http://{}:{}",
+            state.settings.server.host,
+            port
+        );
+        Ok(Self {
+            port,
+            server: server.run(),
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Stops the server; `stop(true)` lets in-flight requests finish first.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Every documented route. A module adds its own with `.service(...)` here and its handlers
+/// carry `#[utoipa::path]`, which is how they appear in the OpenAPI document.
+fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(health::healthz).service(health::readyz);
+}
+
+/// The generated document plus the two routes served outside the generated set.
+fn document(mut api: OpenApiDoc) -> String {
+    let text = |description: &str, content_type: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(content_type, utoipa::openapi::ContentBuilder::new().build())
+            .build()
+    };
+    api.paths.add_path_operation(
+        METRICS_PATH,
+        vec![HttpMethod::Get],
+        OperationBuilder::new()
+            .tag("health")
+            .summary(Some(
+                "Prometheus metrics: request counts and latency by route and status",
+            ))
+            .response("200", text("Prometheus text format", "text/plain")),
+    );
+    api.paths.add_path_operation(
+        OPENAPI_PATH,
+        vec![HttpMethod::Get],
+        OperationBuilder::new()
+            .tag("health")
+            .summary(Some("This OpenAPI document"))
+            .response("200", text("OpenAPI 3 document", "application/json")),
+    );
+    api.to_json().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot serialise the OpenAPI document");
+        String::from("{}")
+    })
+}
+
+async fn openapi_json(doc: web::Data<String>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(doc.get_ref().clone())
+}
+
+/// Waits for SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("Ctrl-C received"),
+        _ = term => tracing::info!("SIGTERM received"),
+    }
+}
+
+/// Ties the server to the process signals: on either, stop accepting and let in-flight
+/// requests finish (up to `server.shutdown_timeout_secs`).
+pub async fn serve(app: Application) -> std::io::Result<()> {
+    let handle = app.handle();
+    let timeout = Duration::from_secs(app.state().settings.server.shutdown_timeout_secs);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!(
+            "shutting down: no new connections, in-flight requests have {}s to finish",
+            timeout.as_secs()
+        );
+        handle.stop(true).await;
+    });
+    app.run_until_stopped().await?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,332 @@
+//! Spawns the real application for a test: a random port, a database of its own (a SQLite file in
+//! a temporary folder, or a fresh PostgreSQL database when `TEST_DATABASE_URL` is set) and the
+//! in-process cache (or Redis under a unique key prefix when `TEST_REDIS_URL` is set).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use memberhub::cache::Cache;
+use memberhub::config::{DatabaseSettings, RedisSettings, Settings};
+use memberhub::startup::Application;
+use memberhub::state::AppState;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use secrecy::SecretString;
+use tempfile::TempDir;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+static TRACING: LazyLock<()> = LazyLock::new(|| {
+    if std::env::var("TEST_LOG").is_ok() {
+        let _ = memberhub::telemetry::init(&Default::default());
+    }
+});
+
+/// Tests reach nothing but this machine.
+fn assert_local(url: &str, var: &str) {
+    let host_part = url
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.rsplit('@').next())
+        .unwrap_or("");
+    assert!(
+        host_part.starts_with("127.0.0.1") || host_part.starts_with("localhost"),
+        "{var} must point at 127.0.0.1, got {host_part}"
+    );
+}
+
+pub fn test_database_url() -> Option<String> {
+    std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+pub fn test_redis_url() -> Option<String> {
+    std::env::var("TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// A database of the test's own, migrated by the app at start (or by `TestDb::connect`).
+pub struct TestDb {
+    pub settings: DatabaseSettings,
+    _dir: Option<TempDir>,
+}
+
+impl TestDb {
+    pub async fn new() -> Self {
+        let mut settings = DatabaseSettings {
+            max_connections: 5,
+            ..Default::default()
+        };
+        match test_database_url() {
+            Some(admin_url) => {
+                assert_local(&admin_url, "TEST_DATABASE_URL");
+                let name = format!("memberhub_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = Database::connect(&admin_url)
+                    .await
+                    .expect("TEST_DATABASE_URL does not answer");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .expect("cannot create the test database");
+                admin.close().await.ok();
+                let base = admin_url
+                    .split('?')
+                    .next()
+                    .and_then(|u| u.rsplit_once('/'))
+                    .map(|(base, _)| base.to_string())
+                    .expect("TEST_DATABASE_URL needs a /database part");
+                settings.url = SecretString::from(format!("{base}/{name}"));
+                Self {
+                    settings,
+                    _dir: None,
+                }
+            }
+            None => {
+                let dir = tempfile::tempdir().expect("no temp dir");
+                let path = dir.path().join("test.db");
+                settings.url = SecretString::from(format!("sqlite://{}", path.display()));
+                Self {
+                    settings,
+                    _dir: Some(dir),
+                }
+            }
+        }
+    }
+
+    /// A migrated connection to this database.
+    pub async fn connect(&self) -> DatabaseConnection {
+        let db = memberhub::db::connect(&self.settings)
+            .await
+            .expect("cannot connect to the test database");
+        memberhub::db::migrate(&db)
+            .await
+            .expect("migrations failed");
+        db
+    }
+}
+
+pub fn test_redis_settings() -> RedisSettings {
+    let url = test_redis_url();
+    if let Some(url) = &url {
+        assert_local(url, "TEST_REDIS_URL");
+    }
+    RedisSettings {
+        url: url.map(SecretString::from),
+        key_prefix: format!("test:{}:", uuid::Uuid::new_v4().simple()),
+        timeout_ms: 1_000,
+    }
+}
+
+/// The cache the suite runs against: Redis when `TEST_REDIS_URL` is set, else in-process.
+pub async fn test_cache() -> Cache {
+    Cache::connect(&test_redis_settings())
+        .await
+        .expect("TEST_REDIS_URL does not answer")
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    pub handle: ServerHandle,
+    _db: TestDb,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request failed")
+    }
+}
+
+fn base_settings(db: &TestDb) -> Settings {
+    let mut settings = Settings::default();
+    settings.server.port = 0;
+    settings.server.workers = Some(1);
+    settings.server.shutdown_timeout_secs = 5;
+    settings.database = db.settings.clone();
+    settings.redis = test_redis_settings();
+    settings
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Spawns the app after letting the test change its settings. The listener is bound before
+/// this returns, so the app answers at once: no sleeping.
+pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
+    LazyLock::force(&TRACING);
+    let db = TestDb::new().await;
+    let mut settings = base_settings(&db);
+    customise(&mut settings);
+    let app = Application::build(settings)
+        .await
+        .expect("the app did not build");
+    launch(app, db)
+}
+
+/// Spawns the app around a database and cache the test built itself (e.g. broken ones).
+pub async fn spawn_app_around(db: DatabaseConnection, cache: Cache) -> TestApp {
+    LazyLock::force(&TRACING);
+    let test_db = TestDb::new().await;
+    let settings = base_settings(&test_db);
+    let app = Application::build_with(settings, db, cache).expect("the app did not build");
+    launch(app, test_db)
+}
+
+fn launch(app: Application, db: TestDb) -> TestApp {
+    let port = app.port();
+    let state = app.state().clone();
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        client: reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("no HTTP client"),
+        state,
+        handle,
+        _db: db,
+    }
+}
+
+/// A TCP proxy in front of a real service that can be cut (every connection dropped, new ones
+/// refused by closing them at once) and restored, to play an outage without stopping the
+/// service other tests share.
+pub struct FlakyProxy {
+    pub addr: SocketAddr,
+    up: Arc<AtomicBool>,
+    links: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    accept: JoinHandle<()>,
+}
+
+impl FlakyProxy {
+    pub async fn start(target: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let up = Arc::new(AtomicBool::new(true));
+        let links: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let accept = {
+            let up = up.clone();
+            let links = links.clone();
+            tokio::spawn(async move {
+                while let Ok((mut inbound, _)) = listener.accept().await {
+                    if !up.load(Ordering::SeqCst) {
+                        drop(inbound);
+                        continue;
+                    }
+                    let link = tokio::spawn(async move {
+                        if let Ok(mut outbound) = TcpStream::connect(target).await {
+                            let _ =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        }
+                    });
+                    links.lock().expect("poisoned").push(link);
+                }
+            })
+        };
+        Self {
+            addr,
+            up,
+            links,
+            accept,
+        }
+    }
+
+    pub fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for link in self.links.lock().expect("poisoned").drain(..) {
+            link.abort();
+        }
+    }
+
+    pub fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for FlakyProxy {
+    fn drop(&mut self) {
+        self.cut();
+        self.accept.abort();
+    }
+}
+
+/// Polls `probe` until it returns true or `within` passes. For conditions that settle in the
+/// background (a reconnect), never for startup.
+pub async fn eventually<F, Fut>(within: Duration, mut probe: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if probe().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A stand-in Redis that answers every command with +OK, except PING, which it answers after
+/// `delay`: it keeps a `/readyz` request in flight for as long as a test needs.
+pub async fn slow_redis(delay: Duration) -> SocketAddr {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut lines = BufReader::new(read).lines();
+                // Commands arrive as RESP arrays: *N, then N pairs of $len and the argument.
+                while let Ok(Some(header)) = lines.next_line().await {
+                    let Some(n) = header
+                        .strip_prefix('*')
+                        .and_then(|n| n.parse::<usize>().ok())
+                    else {
+                        continue;
+                    };
+                    let mut args = Vec::with_capacity(n);
+                    for _ in 0..n {
+                        let _len = lines.next_line().await;
+                        if let Ok(Some(arg)) = lines.next_line().await {
+                            args.push(arg);
+                        }
+                    }
+                    let reply: &[u8] =
+                        if args.first().is_some_and(|c| c.eq_ignore_ascii_case("PING")) {
+                            tokio::time::sleep(delay).await;
+                            b"+PONG\r\n"
+                        } else {
+                            b"+OK\r\n"
+                        };
+                    if write.write_all(reply).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}

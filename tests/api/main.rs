@@ -1,0 +1,10 @@
+// Integration tests: one binary, one module per area. `unwrap`/`expect` are how tests fail.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cache;
+mod database;
+mod errors;
+mod health;
+mod helpers;
+mod observability;
+mod shutdown;

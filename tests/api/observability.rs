@@ -1,0 +1,66 @@
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn every_response_carries_its_own_request_id() {
+    let app = spawn_app().await;
+
+    let a = app.get("/healthz").await;
+    let b = app.get("/no-such-page").await;
+
+    let id = |r: &reqwest::Response| r.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_eq!(id(&a).len(), 36);
+    assert_ne!(id(&a), id(&b));
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_status_with_a_latency_histogram() {
+    let app = spawn_app().await;
+    app.get("/healthz").await;
+    app.get("/healthz").await;
+    app.get("/api/v1/unknown/12345").await;
+
+    let res = app.get("/metrics").await;
+
+    assert_eq!(res.status(), 200);
+    let text = res.text().await.unwrap();
+    assert!(
+        text.contains(
+            r#"memberhub_http_requests_total{endpoint="/healthz",method="GET",status="200"} 2"#
+        ),
+        "{text}"
+    );
+    // Unmatched paths are folded into one label so ids in URLs cannot explode the series.
+    assert!(
+        text.contains(r#"endpoint="UNKNOWN",method="GET",status="404"} 1"#),
+        "{text}"
+    );
+    assert!(!text.contains("12345"));
+    assert!(text.contains(
+        r#"memberhub_http_requests_duration_seconds_bucket{endpoint="/healthz",method="GET",status="200",le="0.005"}"#
+    ));
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_openapi_3_and_lists_every_route() {
+    let app = spawn_app().await;
+
+    let res = app.get("/api-docs/openapi.json").await;
+
+    assert_eq!(res.status(), 200);
+    let raw = res.text().await.unwrap();
+    let spec = oas3::from_json(&raw).expect("not a valid OpenAPI 3.1 document");
+    assert!(spec.openapi.starts_with("3."), "{}", spec.openapi);
+    let paths: BTreeSet<String> = spec.paths.unwrap_or_default().keys().cloned().collect();
+    let expected: BTreeSet<String> = ["/healthz", "/readyz", "/metrics", "/api-docs/openapi.json"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    assert_eq!(paths, expected);
+    let doc: Value = serde_json::from_str(&raw).unwrap();
+    assert!(doc["paths"]["/readyz"]["get"]["responses"]["503"].is_object());
+    assert!(doc["components"]["schemas"]["ErrorEnvelope"].is_object());
+}
