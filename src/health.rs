@@ -70,14 +70,16 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
             checks,
         }));
     }
-    let failed: Vec<&str> = [("database", db_ok), ("cache", cache_ok)]
+    let down: Vec<(&str, &str)> = [("database", "数据库", db_ok), ("cache", "缓存", cache_ok)]
         .into_iter()
-        .filter(|(_, ok)| !ok)
-        .map(|(name, _)| name)
+        .filter(|(_, _, ok)| !ok)
+        .map(|(name, label, _)| (name, label))
         .collect();
+    let failed: Vec<&str> = down.iter().map(|(name, _)| *name).collect();
+    let labels: Vec<&str> = down.iter().map(|(_, label)| *label).collect();
     Err(ApiError::unavailable(
         "not_ready",
-        format!("服务暂不可用：{} 无响应", failed.join("、")),
+        format!("服务暂不可用：{}无响应", labels.join("、")),
     )
     .with_detail("failed", failed)
     .with_detail("checks", serde_json::to_value(checks).unwrap_or_default()))

@@ -1,6 +1,8 @@
 //! Logging: one span per request carrying its request id, so every line a request logs can be
 //! found together; pretty lines for a person at a terminal, JSON lines for a log pipeline.
 
+use std::io::IsTerminal;
+
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::{Error, HttpMessage};
@@ -18,8 +20,12 @@ pub fn init(settings: &LogSettings) -> anyhow::Result<()> {
         .or_else(|_| EnvFilter::try_new(&settings.level))
         .map_err(|e| anyhow::anyhow!("log.level {:?}: {e}", settings.level))?;
     let registry = tracing_subscriber::registry().with(filter);
+    // Colour only for a person at a terminal; files and log pipelines get plain text.
+    let ansi = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     match settings.format {
-        LogFormat::Pretty => registry.with(fmt::layer().with_target(false)).try_init()?,
+        LogFormat::Pretty => registry
+            .with(fmt::layer().with_target(false).with_ansi(ansi))
+            .try_init()?,
         LogFormat::Json => registry
             .with(
                 fmt::layer()

@@ -48,7 +48,7 @@ async fn readyz_names_the_database_when_it_does_not_answer() {
     assert!(body["error"]["message"]
         .as_str()
         .unwrap()
-        .contains("database"));
+        .contains("数据库"));
 }
 
 /// Redis goes away and comes back: readiness follows it without a restart.
@@ -88,6 +88,7 @@ async fn readyz_names_the_cache_while_redis_is_down_and_recovers_without_a_resta
     let last: Value = res.json().await.unwrap();
     assert_eq!(last["error"]["failed"], serde_json::json!(["cache"]));
     assert_eq!(last["error"]["checks"]["database"], "ok");
+    assert!(last["error"]["message"].as_str().unwrap().contains("缓存"));
 
     proxy.restore();
     let came_back = eventually(Duration::from_secs(15), || async {
