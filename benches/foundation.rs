@@ -110,8 +110,10 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = Settings::default();
     settings.server.port = 0;
-    settings.database.url =
-        SecretString::from(format!("sqlite://{}", dir.path().join("bench.db").display()));
+    settings.database.url = SecretString::from(format!(
+        "sqlite://{}",
+        dir.path().join("bench.db").display()
+    ));
     let app = Application::build(settings).await.unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
@@ -146,7 +148,10 @@ async fn main() {
                 }
             })
             .await;
-            println!("raw redis-rs GET {raw:>10.0}/s  (baseline); ours = {:.2} x raw", ours / raw);
+            println!(
+                "raw redis-rs GET {raw:>10.0}/s  (baseline); ours = {:.2} x raw",
+                ours / raw
+            );
             println!("in-process get = {:.1} x Redis get", mem_get / ours);
         }
         Err(e) => println!("redis parts skipped: {e}"),

@@ -18,6 +18,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub redis: RedisSettings,
     pub log: LogSettings,
+    pub wechat: WechatSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -97,6 +98,34 @@ impl RedisSettings {
             .as_ref()
             .map(|u| u.expose_secret())
             .filter(|u| !u.trim().is_empty())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WechatSettings {
+    /// The mini-program's appid; absent: the built-in sandbox plays WeChat.
+    pub appid: Option<String>,
+    pub secret: Option<SecretString>,
+    /// WeChat's API host; absent: `https://api.weixin.qq.com`, or the sandbox when no appid.
+    pub base_url: Option<String>,
+    pub timeout_ms: u64,
+    /// First pause before retrying a busy (-1) answer; doubles each time.
+    pub retry_base_ms: u64,
+    /// Attempts on -1 before giving up.
+    pub busy_retries: u32,
+}
+
+impl Default for WechatSettings {
+    fn default() -> Self {
+        Self {
+            appid: None,
+            secret: None,
+            base_url: None,
+            timeout_ms: 5_000,
+            retry_base_ms: 1_000,
+            busy_retries: 3,
+        }
     }
 }
 

@@ -8,3 +8,4 @@ mod health;
 mod helpers;
 mod observability;
 mod shutdown;
+mod wechat_token;
