@@ -31,6 +31,8 @@ struct Token {
     value: String,
     appid: String,
     expires_at: DateTime<Utc>,
+    /// When a newer token replaced this one for good ("not latest": 40001 rather than 42001).
+    replaced_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Default)]
@@ -161,6 +163,7 @@ impl Sandbox {
         let st = self.lock();
         match st.tokens.get(token) {
             None => Err(INVALID_CREDENTIAL),
+            Some(t) if t.replaced_at.is_some_and(|at| at <= Utc::now()) => Err(INVALID_CREDENTIAL),
             Some(t) if t.expires_at <= Utc::now() => Err(WxError(42001, "access_token expired")),
             Some(t) => Ok(t.appid.clone()),
         }
@@ -198,6 +201,7 @@ impl Sandbox {
                 value: new_token(),
                 appid: appid.clone(),
                 expires_at: now + ttl,
+                replaced_at: None,
             };
             stable.current = Some(token.clone());
             token
@@ -231,7 +235,7 @@ impl Sandbox {
         };
         if let Some((old, at)) = retire {
             if let Some(t) = st.tokens.get_mut(&old) {
-                t.expires_at = at;
+                t.replaced_at = Some(at);
             }
         }
         st.tokens.insert(token.value.clone(), token.clone());
@@ -251,13 +255,14 @@ impl Sandbox {
         // Each fetch replaces the previous classic token, which dies after a 5-minute grace.
         if let Some(old) = st.classic_current.get(&q.appid).cloned() {
             if let Some(t) = st.tokens.get_mut(&old) {
-                t.expires_at = t.expires_at.min(now + Duration::seconds(OVERLAP_SECS));
+                t.replaced_at = Some(now + Duration::seconds(OVERLAP_SECS));
             }
         }
         let token = Token {
             value: new_token(),
             appid: q.appid.clone(),
             expires_at: now + self.token_ttl,
+            replaced_at: None,
         };
         st.classic_current.insert(q.appid, token.value.clone());
         st.tokens.insert(token.value.clone(), token.clone());
