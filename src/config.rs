@@ -19,6 +19,16 @@ pub struct Settings {
     pub redis: RedisSettings,
     pub log: LogSettings,
     pub wechat: WechatSettings,
+    pub security: SecuritySettings,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecuritySettings {
+    /// 32 bytes of base64: encrypts phones and WeChat session keys at rest (AES-256-GCM).
+    pub data_key: Option<SecretString>,
+    /// 32 bytes of base64: keys the phone lookup hash. Never change it once data exists.
+    pub index_key: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -114,6 +124,27 @@ pub struct WechatSettings {
     pub retry_base_ms: u64,
     /// Attempts on -1 before giving up.
     pub busy_retries: u32,
+    /// The Token of the message-push configuration (signatures).
+    pub push_token: SecretString,
+    /// The EncodingAESKey (43 characters); when set, pushes are expected in safe mode.
+    pub push_aes_key: Option<SecretString>,
+}
+
+/// Development push credentials of the sandbox, documented in the README.
+pub const SANDBOX_PUSH_TOKEN: &str = "memberhub-sandbox-token";
+
+impl WechatSettings {
+    /// True when the built-in sandbox plays WeChat.
+    pub fn sandbox(&self) -> bool {
+        self.appid.as_deref().is_none_or(|a| a.trim().is_empty())
+    }
+
+    pub fn push_aes_key(&self) -> Option<&str> {
+        self.push_aes_key
+            .as_ref()
+            .map(|k| k.expose_secret())
+            .filter(|k| !k.trim().is_empty())
+    }
 }
 
 impl Default for WechatSettings {
@@ -125,6 +156,8 @@ impl Default for WechatSettings {
             timeout_ms: 5_000,
             retry_base_ms: 1_000,
             busy_retries: 3,
+            push_token: SecretString::from(SANDBOX_PUSH_TOKEN),
+            push_aes_key: None,
         }
     }
 }
@@ -240,6 +273,18 @@ impl Settings {
             if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
                 return Err(ConfigError::Invalid(
                     "redis.url must start with redis:// or rediss://".into(),
+                ));
+            }
+        }
+        if !self.wechat.sandbox() && self.wechat.secret.is_none() {
+            return Err(ConfigError::Invalid(
+                "wechat.secret is required when wechat.appid is set".into(),
+            ));
+        }
+        if let Some(key) = self.wechat.push_aes_key() {
+            if key.trim().len() != 43 {
+                return Err(ConfigError::Invalid(
+                    "wechat.push_aes_key must be the 43-character EncodingAESKey".into(),
                 ));
             }
         }

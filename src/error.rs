@@ -16,7 +16,10 @@ use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-pub struct ApiError {
+/// Boxed so that `Result<T, ApiError>` stays one pointer wide on the happy path.
+pub struct ApiError(Box<Inner>);
+
+struct Inner {
     status: StatusCode,
     code: Cow<'static, str>,
     message: Cow<'static, str>,
@@ -46,18 +49,18 @@ impl ApiError {
         code: impl Into<Cow<'static, str>>,
         message: impl Into<Cow<'static, str>>,
     ) -> Self {
-        Self {
+        Self(Box::new(Inner {
             status,
             code: code.into(),
             message: message.into(),
             details: Map::new(),
             source: None,
-        }
+        }))
     }
 
     /// Adds a machine-readable field to the error object.
     pub fn with_detail(mut self, key: &str, value: impl Into<Value>) -> Self {
-        self.details.insert(key.to_string(), value.into());
+        self.0.details.insert(key.to_string(), value.into());
         self
     }
 
@@ -115,19 +118,19 @@ impl ApiError {
             "internal_error",
             "服务器开小差了，请稍后再试",
         );
-        e.source = Some(err.into());
+        e.0.source = Some(err.into());
         e
     }
 
     pub fn code(&self) -> &str {
-        &self.code
+        &self.0.code
     }
 
     fn body(&self) -> Value {
         let mut error = Map::new();
-        error.insert("code".into(), Value::String(self.code.to_string()));
-        error.insert("message".into(), Value::String(self.message.to_string()));
-        for (k, v) in &self.details {
+        error.insert("code".into(), Value::String(self.0.code.to_string()));
+        error.insert("message".into(), Value::String(self.0.message.to_string()));
+        for (k, v) in &self.0.details {
             error.insert(k.clone(), v.clone());
         }
         let mut root = Map::new();
@@ -138,7 +141,7 @@ impl ApiError {
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.code, self.status.as_u16())
+        write!(f, "{} ({})", self.0.code, self.0.status.as_u16())
     }
 }
 
@@ -146,7 +149,7 @@ impl fmt::Display for ApiError {
 impl fmt::Debug for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{self}")?;
-        if let Some(source) = &self.source {
+        if let Some(source) = &self.0.source {
             write!(f, ": {source:#}")?;
         }
         Ok(())
@@ -157,12 +160,12 @@ impl std::error::Error for ApiError {}
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        self.status
+        self.0.status
     }
 
     /// The cause of a 500 is logged by the request span (telemetry), not here.
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(self.body())
+        HttpResponse::build(self.0.status).json(self.body())
     }
 }
 

@@ -2,11 +2,14 @@
 //! One module per area; see `../shared/DESIGN.md` for the map.
 
 pub mod app_settings;
+pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod health;
+pub mod members;
+pub mod privacy;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -20,12 +20,18 @@ use utoipa_actix_web::AppExt;
 
 use crate::cache::Cache;
 use crate::config::Settings;
+use crate::privacy::Vault;
 use crate::state::AppState;
 use crate::telemetry::RequestSpan;
+use crate::wechat::client::{ClientOptions, WechatClient};
+use crate::wechat::sandbox::{PushFormat, PushTarget, Sandbox, SANDBOX_APPID, SANDBOX_SECRET};
 use crate::{db, error, health};
+use secrecy::SecretString;
 
 pub const OPENAPI_PATH: &str = "/api-docs/openapi.json";
 pub const METRICS_PATH: &str = "/metrics";
+pub const SANDBOX_SCOPE: &str = "/__sandbox/wechat";
+pub const PUSH_PATH: &str = "/wechat/push";
 
 #[derive(OpenApi)]
 #[openapi(
@@ -34,9 +40,29 @@ pub const METRICS_PATH: &str = "/metrics";
         description = "Member and private-domain system of a medical-aesthetics clinic chain. \
                        Errors are `{\"error\": {\"code\", \"message\"}}` with a stable `code`."
     ),
-    components(schemas(error::ErrorEnvelope, error::ErrorBody))
+    components(schemas(error::ErrorEnvelope, error::ErrorBody)),
+    modifiers(&MemberBearer)
 )]
 struct ApiDoc;
+
+/// Declares the member bearer token that member routes require.
+struct MemberBearer;
+
+impl utoipa::Modify for MemberBearer {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "member",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The token from POST /api/v1/member/auth/login"))
+                    .build(),
+            ),
+        );
+    }
+}
 
 pub struct Application {
     port: u16,
@@ -86,10 +112,15 @@ impl Application {
                 )
             })?;
         let port = listener.local_addr()?.port();
+        let (wechat, sandbox) = wechat_for(&settings, port, cache.clone())?;
+        let vault = Vault::from_settings(&settings.security, settings.wechat.sandbox())?;
         let state = AppState {
             settings: Arc::new(settings),
             db,
             cache,
+            wechat,
+            vault,
+            sandbox,
         };
         let metrics = PrometheusMetricsBuilder::new("memberhub")
             .endpoint(METRICS_PATH)
@@ -109,8 +140,17 @@ impl Application {
                 .configure(routes)
                 .split_for_parts();
             let api_json = web::Data::new(document(api));
+            let sandbox = data.sandbox.clone();
             app.app_data(api_json)
                 .route(OPENAPI_PATH, web::get().to(openapi_json))
+                .configure(|cfg| {
+                    if let Some(sb) = sandbox {
+                        cfg.service(
+                            web::scope(SANDBOX_SCOPE)
+                                .configure(crate::wechat::sandbox::configure(sb)),
+                        );
+                    }
+                })
                 .default_service(web::to(error::not_found))
                 .wrap(error::envelope_errors())
                 .wrap_fn(|req, srv| {
@@ -168,7 +208,70 @@ impl Application {
 /// Every documented route. A module adds its own with `.service(...)` here and its handlers
 /// carry `#[utoipa::path]`, which is how they appear in the OpenAPI document.
 fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(health::healthz).service(health::readyz);
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .configure(crate::members::routes)
+        .configure(crate::wechat::subscriptions::routes)
+        .configure(crate::wechat::push::routes);
+}
+
+/// The WeChat client, and the sandbox when no appid is configured. In sandbox mode the client
+/// talks to the sandbox mounted in this very server (unless a base URL points elsewhere, as
+/// tests with a shared sandbox do), and the sandbox pushes to this server's push endpoint.
+fn wechat_for(
+    settings: &Settings,
+    port: u16,
+    cache: Cache,
+) -> anyhow::Result<(WechatClient, Option<Sandbox>)> {
+    use secrecy::ExposeSecret;
+    let w = &settings.wechat;
+    let host = match settings.server.host.as_str() {
+        "0.0.0.0" | "::" | "[::]" => "127.0.0.1",
+        h => h,
+    };
+    let own = format!("http://{host}:{port}");
+    let (appid, secret, sandbox) = if w.sandbox() {
+        let sandbox = Sandbox::default();
+        sandbox.set_push_target(Some(PushTarget {
+            url: format!("{own}{PUSH_PATH}"),
+            token: w.push_token.expose_secret().to_string(),
+            aes_key: w.push_aes_key().map(str::to_string),
+            appid: SANDBOX_APPID.to_string(),
+            format: PushFormat::Json,
+        }));
+        (
+            SANDBOX_APPID.to_string(),
+            SecretString::from(SANDBOX_SECRET),
+            Some(sandbox),
+        )
+    } else {
+        (
+            w.appid.clone().unwrap_or_default(),
+            w.secret.clone().unwrap_or_else(|| SecretString::from("")),
+            None,
+        )
+    };
+    let base_url = match (&w.base_url, &sandbox) {
+        (Some(url), _) => url.clone(),
+        (None, Some(_)) => format!("{own}{SANDBOX_SCOPE}"),
+        (None, None) => "https://api.weixin.qq.com".to_string(),
+    };
+    match &sandbox {
+        Some(_) => tracing::info!("wechat: sandbox (appid {appid}) at {base_url}"),
+        None => tracing::info!("wechat: appid {appid} at {base_url}"),
+    }
+    let client = WechatClient::new(
+        ClientOptions {
+            base_url,
+            appid,
+            secret,
+            timeout: Duration::from_millis(w.timeout_ms),
+            retry_base: Duration::from_millis(w.retry_base_ms),
+            busy_retries: w.busy_retries,
+        },
+        cache,
+    )?;
+    Ok((client, sandbox))
 }
 
 /// The generated document plus the two routes served outside the generated set.

@@ -4,6 +4,9 @@ use sea_orm::DatabaseConnection;
 
 use crate::cache::Cache;
 use crate::config::Settings;
+use crate::privacy::Vault;
+use crate::wechat::client::WechatClient;
+use crate::wechat::sandbox::Sandbox;
 
 /// Everything a handler may need, registered once as `web::Data<AppState>`.
 #[derive(Clone)]
@@ -11,4 +14,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub db: DatabaseConnection,
     pub cache: Cache,
+    pub wechat: WechatClient,
+    pub vault: Vault,
+    /// The built-in WeChat stand-in, when no appid is configured.
+    pub sandbox: Option<Sandbox>,
 }

@@ -1,2 +1,9 @@
+pub use super::consent_record::Entity as ConsentRecord;
+pub use super::customer::Entity as Customer;
+pub use super::member_session::Entity as MemberSession;
 pub use super::setting::Entity as Setting;
 pub use super::store::Entity as Store;
+pub use super::subscription_accept::Entity as SubscriptionAccept;
+pub use super::subscription_quota::Entity as SubscriptionQuota;
+pub use super::wechat_account::Entity as WechatAccount;
+pub use super::wechat_push_event::Entity as WechatPushEvent;

@@ -4,14 +4,16 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_create_store_and_setting;
+mod m20261122_000002_create_member_identity;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(
-            m20261122_000001_create_store_and_setting::Migration,
-        )]
+        vec![
+            Box::new(m20261122_000001_create_store_and_setting::Migration),
+            Box::new(m20261122_000002_create_member_identity::Migration),
+        ]
     }
 }

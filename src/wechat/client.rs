@@ -82,6 +82,36 @@ pub fn check(body: Value) -> Result<Value, WechatError> {
     }
 }
 
+/// What a WeChat endpoint answered: JSON (errcode already checked) or an image.
+pub enum Reply {
+    Json(Value),
+    Binary {
+        content_type: String,
+        bytes: Vec<u8>,
+    },
+}
+
+impl Reply {
+    pub fn json(self) -> Result<Value, WechatError> {
+        match self {
+            Reply::Json(v) => Ok(v),
+            Reply::Binary { .. } => Err(WechatError::Decode("expected JSON, got binary".into())),
+        }
+    }
+}
+
+/// What `jscode2session` returns. The session key never leaves the server.
+pub struct Session {
+    pub openid: String,
+    pub session_key: SecretString,
+    pub unionid: Option<String>,
+}
+
+pub struct PhoneInfo {
+    pub pure_phone_number: String,
+    pub country_code: String,
+}
+
 #[derive(Clone)]
 pub struct WechatClient {
     http: reqwest::Client,
@@ -141,7 +171,7 @@ impl WechatClient {
     async fn exchange(
         &self,
         request: impl Fn() -> reqwest::RequestBuilder,
-    ) -> Result<Value, WechatError> {
+    ) -> Result<Reply, WechatError> {
         let mut attempt = 0;
         loop {
             let result = self.exchange_once(request()).await;
@@ -155,7 +185,7 @@ impl WechatClient {
         }
     }
 
-    async fn exchange_once(&self, request: reqwest::RequestBuilder) -> Result<Value, WechatError> {
+    async fn exchange_once(&self, request: reqwest::RequestBuilder) -> Result<Reply, WechatError> {
         // The URL can carry the secret or the token: reqwest's error text is stripped of it.
         let res = request
             .send()
@@ -165,14 +195,37 @@ impl WechatClient {
         if !status.is_success() {
             return Err(WechatError::Status(status.as_u16()));
         }
+        let content_type = res
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         let bytes = res
             .bytes()
             .await
             .map_err(|e| WechatError::Transport(e.without_url().to_string()))?;
-        // WeChat's Content-Type is unreliable (text/plain at times): parse whatever came.
+        // Binary endpoints (QR codes) answer errors as JSON with HTTP 200, sometimes with an odd
+        // Content-Type: a body that looks like JSON is JSON, whatever the header says.
+        let looks_json = bytes
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|b| *b == b'{');
+        if looks_json || content_type.contains("json") {
+            let body: Value =
+                serde_json::from_slice(&bytes).map_err(|e| WechatError::Decode(e.to_string()))?;
+            return check(body).map(Reply::Json);
+        }
+        if content_type.starts_with("image/") {
+            return Ok(Reply::Binary {
+                content_type,
+                bytes: bytes.to_vec(),
+            });
+        }
+        // WeChat has answered JSON as text/plain; anything else is not understood.
         let body: Value =
             serde_json::from_slice(&bytes).map_err(|e| WechatError::Decode(e.to_string()))?;
-        check(body)
+        check(body).map(Reply::Json)
     }
 
     /// The shared access token: from the cache, or fetched by exactly one caller across all
@@ -214,7 +267,10 @@ impl WechatClient {
             "secret": self.secret.expose_secret(),
             "force_refresh": false,
         });
-        let answer = self.exchange(|| self.http.post(&url).json(&body)).await?;
+        let answer = self
+            .exchange(|| self.http.post(&url).json(&body))
+            .await?
+            .json()?;
         let token = answer["access_token"]
             .as_str()
             .filter(|t| !t.is_empty())
@@ -236,12 +292,12 @@ impl WechatClient {
 
     /// Calls a token-protected API. A token error drops the token (only if it is still the one
     /// used, so a fresher one from another instance survives) and retries exactly once.
-    pub async fn call(
+    async fn call_reply(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Option<&Value>,
-    ) -> Result<Value, WechatError> {
+    ) -> Result<Reply, WechatError> {
         let url = format!("{}{}", self.base_url, path);
         let attempt = |token: String| {
             let url = url.clone();
@@ -273,6 +329,108 @@ impl WechatClient {
             }
             other => other,
         }
+    }
+
+    /// A token-protected JSON API.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, WechatError> {
+        self.call_reply(method, path, body).await?.json()
+    }
+
+    /// `jscode2session`: exchanges a `wx.login` code for the member's openid and session key.
+    pub async fn code2session(&self, js_code: &str) -> Result<Session, WechatError> {
+        let url = format!("{}/sns/jscode2session", self.base_url);
+        let answer = self
+            .exchange(|| {
+                self.http.get(&url).query(&[
+                    ("appid", self.appid.as_str()),
+                    ("secret", self.secret.expose_secret()),
+                    ("js_code", js_code),
+                    ("grant_type", "authorization_code"),
+                ])
+            })
+            .await?
+            .json()?;
+        let field = |name: &str| {
+            answer[name]
+                .as_str()
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        Ok(Session {
+            openid: field("openid")
+                .ok_or_else(|| WechatError::Decode("jscode2session without openid".into()))?,
+            session_key: SecretString::from(field("session_key").unwrap_or_default()),
+            unionid: field("unionid"),
+        })
+    }
+
+    /// `getuserphonenumber`: the phone behind a getPhoneNumber button code.
+    pub async fn phone_number(&self, code: &str) -> Result<PhoneInfo, WechatError> {
+        let answer = self
+            .call(
+                reqwest::Method::POST,
+                "/wxa/business/getuserphonenumber",
+                Some(&json!({ "code": code })),
+            )
+            .await?;
+        let info = &answer["phone_info"];
+        let text = |v: &Value| match v {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => String::new(),
+        };
+        if info["watermark"]["appid"].as_str() != Some(self.appid.as_str()) {
+            return Err(WechatError::Decode(
+                "phone_info watermark is for another appid".into(),
+            ));
+        }
+        Ok(PhoneInfo {
+            pure_phone_number: text(&info["purePhoneNumber"]),
+            country_code: text(&info["countryCode"]),
+        })
+    }
+
+    /// `getwxacodeunlimit`: the image of a mini-program code for `scene`, or the error WeChat
+    /// answered (as JSON with HTTP 200), never an "image" made of an error.
+    pub async fn unlimited_qrcode(
+        &self,
+        scene: &str,
+        page: &str,
+    ) -> Result<(String, Vec<u8>), WechatError> {
+        let body = json!({"scene": scene, "page": page, "check_path": false, "width": 430});
+        match self
+            .call_reply(reqwest::Method::POST, "/wxa/getwxacodeunlimit", Some(&body))
+            .await?
+        {
+            Reply::Binary {
+                content_type,
+                bytes,
+            } => Ok((content_type, bytes)),
+            Reply::Json(_) => Err(WechatError::Decode(
+                "getwxacodeunlimit answered JSON without an error".into(),
+            )),
+        }
+    }
+
+    /// `subscribe/send`: one subscribe message; returns WeChat's msgid.
+    pub async fn send_subscribe(&self, message: &Value) -> Result<String, WechatError> {
+        let answer = self
+            .call(
+                reqwest::Method::POST,
+                "/cgi-bin/message/subscribe/send",
+                Some(message),
+            )
+            .await?;
+        Ok(match &answer["msgid"] {
+            Value::Number(n) => n.to_string(),
+            Value::String(s) => s.clone(),
+            _ => String::new(),
+        })
     }
 
     /// A cheap token-protected call (the API server list), used to check the whole chain.

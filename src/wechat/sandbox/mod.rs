@@ -1,8 +1,10 @@
 //! The sandbox: a stateful stand-in for WeChat's server side (wechat-api.md section 13), so the
 //! client is tested against WeChat's rules rather than hand-written stubs. This part covers the
-//! access tokens (stable and classic, with their expiry, rotation and invalidation rules), the
-//! token check every protected API performs, and fault injection. It can be mounted under
-//! `/__sandbox/wechat` or served on its own port by tests.
+//! access tokens (stable and classic, with their expiry, rotation and invalidation rules) and the
+//! token check every protected API performs; `users` the login and phone codes, subscriptions,
+//! sends and QR codes; `push` the signed (and, when configured, encrypted) pushes to the app.
+//! Fault injection and call counts serve the tests. Mounted under `/__sandbox/wechat` when no
+//! appid is configured, or served on its own port by tests.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -11,6 +13,12 @@ use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
+
+mod push;
+mod users;
+
+pub use push::{render, sign, PushFormat, PushTarget, SignedPush, SANDBOX_GH};
+pub use users::SANDBOX_TEMPLATES;
 
 /// The appid the sandbox plays when no real one is configured.
 pub const SANDBOX_APPID: &str = "wxsandbox000000000";
@@ -21,7 +29,7 @@ pub const SANDBOX_SECRET: &str = "sandbox-secret";
 const OVERLAP_SECS: i64 = 300;
 const FORCE_SPACING_SECS: i64 = 30;
 const FORCE_PER_DAY: u32 = 20;
-const INVALID_CREDENTIAL: WxError = WxError(
+const INVALID_CREDENTIAL: WxError = WxErr(
     40001,
     "invalid credential, access_token is invalid or not latest",
 );
@@ -52,6 +60,17 @@ struct State {
     /// path -> queued error codes; `None` count means forever.
     faults: HashMap<String, VecDeque<(i64, Option<u32>)>>,
     calls: HashMap<String, u64>,
+    /// WeChat users: openid -> unionid.
+    users: HashMap<String, Option<String>>,
+    login_codes: HashMap<String, users::LoginCode>,
+    phone_codes: HashMap<String, users::PhoneCode>,
+    /// (openid, template_id) -> sends left.
+    quotas: HashMap<(String, String), u32>,
+    sent: Vec<Value>,
+    /// Official-account followers: openid -> unionid.
+    oa_followers: HashMap<String, Option<String>>,
+    push: Option<push::PushTarget>,
+    pushes: Vec<Value>,
 }
 
 /// WeChat's side, shared by every request to the sandbox.
@@ -59,6 +78,7 @@ struct State {
 pub struct Sandbox {
     state: Arc<Mutex<State>>,
     token_ttl: Duration,
+    http: reqwest::Client,
 }
 
 impl Default for Sandbox {
@@ -68,12 +88,17 @@ impl Default for Sandbox {
 }
 
 /// A WeChat error answer: errcode and errmsg, sent with HTTP 200 as WeChat does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WxError(pub i64, pub &'static str);
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WxError(pub i64, pub std::borrow::Cow<'static, str>);
+
+#[allow(non_snake_case)]
+const fn WxErr(code: i64, msg: &'static str) -> WxError {
+    WxError(code, std::borrow::Cow::Borrowed(msg))
+}
 
 impl WxError {
     pub fn respond(self) -> HttpResponse {
-        errcode(self.0, self.1)
+        errcode(self.0, &self.1)
     }
 }
 
@@ -101,6 +126,10 @@ impl Sandbox {
         Self {
             state: Arc::new(Mutex::new(state)),
             token_ttl,
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(5))
+                .build()
+                .unwrap_or_default(),
         }
     }
 
@@ -158,20 +187,20 @@ impl Sandbox {
     /// The check every protected API makes: 41001 missing, 40001 unknown, 42001 expired.
     pub fn check_token(&self, token: Option<&str>) -> Result<String, WxError> {
         let Some(token) = token.filter(|t| !t.is_empty()) else {
-            return Err(WxError(41001, "access_token missing"));
+            return Err(WxErr(41001, "access_token missing"));
         };
         let st = self.lock();
         match st.tokens.get(token) {
             None => Err(INVALID_CREDENTIAL),
             Some(t) if t.replaced_at.is_some_and(|at| at <= Utc::now()) => Err(INVALID_CREDENTIAL),
-            Some(t) if t.expires_at <= Utc::now() => Err(WxError(42001, "access_token expired")),
+            Some(t) if t.expires_at <= Utc::now() => Err(WxErr(42001, "access_token expired")),
             Some(t) => Ok(t.appid.clone()),
         }
     }
 
     fn credentials_ok(st: &State, appid: &str, secret: &str) -> Result<(), WxError> {
         match st.apps.get(appid) {
-            None => Err(WxError(40013, "invalid appid")),
+            None => Err(WxErr(40013, "invalid appid")),
             Some(s) if s != secret => Err(INVALID_CREDENTIAL),
             Some(_) => Ok(()),
         }
@@ -293,8 +322,8 @@ struct ClassicTokenQuery {
 }
 
 #[derive(Deserialize)]
-struct TokenQuery {
-    access_token: Option<String>,
+pub(crate) struct TokenQuery {
+    pub(crate) access_token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -366,7 +395,8 @@ pub fn configure(sandbox: Sandbox) -> impl FnOnce(&mut web::ServiceConfig) {
             .route("/cgi-bin/get_api_domain_ip", web::get().to(token_probe))
             .route("/control/fault", web::post().to(control_fault))
             .route("/control/expire-tokens", web::post().to(control_expire))
-            .route("/control/calls", web::get().to(control_calls));
+            .route("/control/calls", web::get().to(control_calls))
+            .configure(users::routes);
     }
 }
 

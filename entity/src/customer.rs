@@ -1,0 +1,25 @@
+use sea_orm::entity::prelude::*;
+
+/// Everyone who has ever been a client of the chain (DESIGN section 3). The phone is stored
+/// encrypted, found through its keyed hash, and shown masked.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "customer")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub name: Option<String>,
+    pub phone_enc: Option<String>,
+    pub phone_hash: Option<String>,
+    pub phone_masked: Option<String>,
+    pub gender: Option<String>,
+    pub birthday: Option<Date>,
+    pub home_store_id: Option<i64>,
+    pub source: String,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

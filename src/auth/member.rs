@@ -1,0 +1,116 @@
+//! Member sessions: an opaque random bearer token handed to the mini-program, stored only as
+//! its SHA-256, with an expiry; the `Member` extractor turns a valid token into the member's
+//! identity, so a handler can only ever act for the member who called it.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::{web, FromRequest, HttpRequest};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, Duration, Utc};
+use entity::{member_session, wechat_account};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
+};
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// How long a member stays logged in before the mini-program must call `wx.login` again.
+pub const SESSION_DAYS: i64 = 30;
+
+/// The calling member, proven by their bearer token.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub account_id: i64,
+    pub openid: String,
+    pub customer_id: Option<i64>,
+    pub session_id: i64,
+}
+
+fn hash_token(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Opens a session for the account; returns the token (shown once) and its expiry.
+pub async fn open_session(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+) -> Result<(String, DateTime<Utc>), DbErr> {
+    let bytes: [u8; 32] = rand::random();
+    let token = URL_SAFE_NO_PAD.encode(bytes);
+    let now = Utc::now();
+    let expires_at = now + Duration::days(SESSION_DAYS);
+    member_session::ActiveModel {
+        wechat_account_id: Set(account_id),
+        token_hash: Set(hash_token(&token)),
+        expires_at: Set(expires_at),
+        revoked_at: Set(None),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok((token, expires_at))
+}
+
+pub async fn revoke_session(db: &impl ConnectionTrait, session_id: i64) -> Result<(), DbErr> {
+    member_session::Entity::update_many()
+        .col_expr(member_session::Column::RevokedAt, Expr::value(Utc::now()))
+        .filter(member_session::Column::Id.eq(session_id))
+        .filter(member_session::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+fn bearer(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get("authorization")?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
+        .then(|| token.trim().to_string())
+}
+
+async fn authenticate(state: &AppState, token: &str) -> Result<Member, ApiError> {
+    let now = Utc::now();
+    let Some(session) = member_session::Entity::find()
+        .filter(member_session::Column::TokenHash.eq(hash_token(token)))
+        .filter(member_session::Column::RevokedAt.is_null())
+        .filter(member_session::Column::ExpiresAt.gt(now))
+        .one(&state.db)
+        .await?
+    else {
+        return Err(ApiError::unauthorized());
+    };
+    let account = wechat_account::Entity::find_by_id(session.wechat_account_id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    Ok(Member {
+        account_id: account.id,
+        openid: account.openid,
+        customer_id: account.customer_id,
+        session_id: session.id,
+    })
+}
+
+impl FromRequest for Member {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = bearer(req);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("no AppState")))?;
+            let token = token.ok_or_else(ApiError::unauthorized)?;
+            authenticate(&state, &token).await
+        })
+    }
+}
