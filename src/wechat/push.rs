@@ -201,7 +201,10 @@ async fn handle(state: &AppState, msg: Value) -> Result<(), ApiError> {
     let from = text(&msg["FromUserName"]);
     let event = text(&msg["Event"]);
     let created = text(&msg["CreateTime"]);
-    let dedup_key = format!("{from}|{created}|{event}");
+    // WeChat's retries repeat sender, time, event and content; a digest of the items keeps two
+    // different events of the same second apart.
+    let digest = crate::wechat::crypto::sorted_sha1(&[&msg["List"].to_string()]);
+    let dedup_key = format!("{from}|{created}|{event}|{}", &digest[..16]);
     let appid = state.wechat.appid().to_string();
     let account = wechat_account::Entity::find()
         .filter(wechat_account::Column::Appid.eq(&appid))

@@ -8,4 +8,5 @@ mod health;
 mod helpers;
 mod observability;
 mod shutdown;
+mod wechat_member;
 mod wechat_token;

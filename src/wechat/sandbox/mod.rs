@@ -71,6 +71,7 @@ struct State {
     oa_followers: HashMap<String, Option<String>>,
     push: Option<push::PushTarget>,
     pushes: Vec<Value>,
+    last_push_time: HashMap<String, i64>,
 }
 
 /// WeChat's side, shared by every request to the sandbox.

@@ -161,7 +161,14 @@ impl Sandbox {
         let Some(target) = self.lock().push.clone() else {
             return json!({"delivered": false, "reason": "no push target"});
         };
-        let plaintext = render(target.format, openid, Utc::now().timestamp(), event, &items);
+        // One user's events get distinct CreateTimes, as taps seconds apart would.
+        let created = {
+            let mut st = self.lock();
+            let last = st.last_push_time.entry(openid.to_string()).or_default();
+            *last = (*last + 1).max(Utc::now().timestamp());
+            *last
+        };
+        let plaintext = render(target.format, openid, created, event, &items);
         let push = sign(&target, &plaintext);
         let mut attempts = 0;
         let mut delivered = false;
