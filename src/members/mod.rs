@@ -277,6 +277,15 @@ fn phone_taken() -> ApiError {
     ApiError::conflict("phone_bound_elsewhere", "该手机号已绑定其他微信账号")
 }
 
+/// A unique index refusing a write here means another account won the race for this phone.
+fn taken_or_internal(e: DbErr) -> ApiError {
+    if is_unique_violation(&e) {
+        phone_taken()
+    } else {
+        e.into()
+    }
+}
+
 /// Links the account to the customer with this phone, creating the customer if the clinic has
 /// none. Unique indexes arbitrate races: one phone, one customer, one WeChat account.
 async fn bind_phone(
@@ -332,13 +341,7 @@ async fn bind_phone(
             }
             .insert(txn)
             .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    phone_taken()
-                } else {
-                    e.into()
-                }
-            })?;
+            .map_err(taken_or_internal)?;
             (created.id, false)
         }
     };
@@ -348,13 +351,7 @@ async fn bind_phone(
         .filter(wechat_account::Column::CustomerId.is_null())
         .exec(txn)
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                phone_taken()
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(taken_or_internal)?;
     if linked.rows_affected != 1 {
         return Err(ApiError::conflict(
             "already_bound",

@@ -295,6 +295,22 @@ async fn jscode2session(sb: web::Data<Sandbox>, q: web::Query<Code2SessionQuery>
     }
 }
 
+/// What every token-protected JSON API does first: count the call (and play any injected
+/// fault), check the token, read the body as JSON.
+fn protected(
+    sb: &Sandbox,
+    path: &str,
+    q: &TokenQuery,
+    body: &[u8],
+) -> Result<Value, Box<HttpResponse>> {
+    if let Some(fault) = sb.enter(path) {
+        return Err(Box::new(fault));
+    }
+    let respond = |e: WxError| Box::new(e.respond());
+    sb.check_token(q.access_token.as_deref()).map_err(respond)?;
+    json_body(body).map_err(respond)
+}
+
 /// Parses a JSON body as WeChat does: anything else is 47001.
 fn json_body(bytes: &[u8]) -> Result<Value, WxError> {
     serde_json::from_slice::<Value>(bytes)
@@ -308,15 +324,9 @@ async fn phone_number(
     q: web::Query<TokenQuery>,
     body: web::Bytes,
 ) -> HttpResponse {
-    if let Some(fault) = sb.enter("/wxa/business/getuserphonenumber") {
-        return fault;
-    }
-    if let Err(e) = sb.check_token(q.access_token.as_deref()) {
-        return e.respond();
-    }
-    let body = match json_body(&body) {
+    let body = match protected(&sb, "/wxa/business/getuserphonenumber", &q, &body) {
         Ok(b) => b,
-        Err(e) => return e.respond(),
+        Err(r) => return *r,
     };
     match sb.phone_number(body["code"].as_str().unwrap_or_default()) {
         Ok(v) => HttpResponse::Ok().json(v),
@@ -329,15 +339,9 @@ async fn subscribe_send(
     q: web::Query<TokenQuery>,
     body: web::Bytes,
 ) -> HttpResponse {
-    if let Some(fault) = sb.enter("/cgi-bin/message/subscribe/send") {
-        return fault;
-    }
-    if let Err(e) = sb.check_token(q.access_token.as_deref()) {
-        return e.respond();
-    }
-    let body = match json_body(&body) {
+    let body = match protected(&sb, "/cgi-bin/message/subscribe/send", &q, &body) {
         Ok(b) => b,
-        Err(e) => return e.respond(),
+        Err(r) => return *r,
     };
     match sb.subscribe_send(&body) {
         Ok((answer, openid, template_id)) => {
@@ -364,15 +368,9 @@ async fn template_send(
     q: web::Query<TokenQuery>,
     body: web::Bytes,
 ) -> HttpResponse {
-    if let Some(fault) = sb.enter("/cgi-bin/message/template/send") {
-        return fault;
-    }
-    if let Err(e) = sb.check_token(q.access_token.as_deref()) {
-        return e.respond();
-    }
-    let body = match json_body(&body) {
+    let body = match protected(&sb, "/cgi-bin/message/template/send", &q, &body) {
         Ok(b) => b,
-        Err(e) => return e.respond(),
+        Err(r) => return *r,
     };
     let touser = body["touser"].as_str().unwrap_or_default().to_string();
     let mut st = sb.lock();
