@@ -22,13 +22,13 @@ use crate::state::AppState;
 /// How long a member stays logged in before the mini-program must call `wx.login` again.
 pub const SESSION_DAYS: i64 = 30;
 
-/// The calling member, proven by their bearer token.
+/// The calling member, proven by their bearer token, with their account as it was loaded for
+/// this request (handlers read consent and referral code from it instead of loading it again).
 #[derive(Debug, Clone)]
 pub struct Member {
     pub account_id: i64,
-    pub openid: String,
-    pub customer_id: Option<i64>,
     pub session_id: i64,
+    pub account: wechat_account::Model,
 }
 
 fn hash_token(token: &str) -> String {
@@ -94,9 +94,8 @@ async fn authenticate(state: &AppState, token: &str) -> Result<Member, ApiError>
         .ok_or_else(ApiError::unauthorized)?;
     Ok(Member {
         account_id: account.id,
-        openid: account.openid,
-        customer_id: account.customer_id,
         session_id: session.id,
+        account,
     })
 }
 

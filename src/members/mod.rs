@@ -273,6 +273,13 @@ fn is_unique_violation(e: &DbErr) -> bool {
     matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 
+fn already_bound() -> ApiError {
+    ApiError::conflict(
+        "already_bound",
+        "当前微信已绑定其他手机号，如需更换请联系门店",
+    )
+}
+
 fn phone_taken() -> ApiError {
     ApiError::conflict("phone_bound_elsewhere", "该手机号已绑定其他微信账号")
 }
@@ -306,10 +313,7 @@ async fn bind_phone(
     match (account.customer_id, &existing) {
         (Some(linked), Some(c)) if linked == c.id => return Ok(true),
         (Some(_), _) => {
-            return Err(ApiError::conflict(
-                "already_bound",
-                "当前微信已绑定其他手机号，如需更换请联系门店",
-            ))
+            return Err(already_bound());
         }
         (None, _) => {}
     }
@@ -353,10 +357,7 @@ async fn bind_phone(
         .await
         .map_err(taken_or_internal)?;
     if linked.rows_affected != 1 {
-        return Err(ApiError::conflict(
-            "already_bound",
-            "当前微信已绑定其他手机号，如需更换请联系门店",
-        ));
+        return Err(already_bound());
     }
     Ok(linked_existing)
 }
@@ -379,11 +380,7 @@ pub async fn bind_phone_number(
     body: web::Json<CodeRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let code = body.code()?;
-    let account = wechat_account::Entity::find_by_id(member.account_id)
-        .one(&state.db)
-        .await?
-        .ok_or_else(ApiError::unauthorized)?;
-    if account.consent_at.is_none() {
+    if member.account.consent_at.is_none() {
         return Err(ApiError::conflict(
             "consent_required",
             "请先阅读并同意隐私政策",
@@ -432,21 +429,10 @@ pub struct ReferralResponse {
     pub scene: String,
 }
 
-async fn referral_code(state: &AppState, member: &Member) -> Result<String, ApiError> {
-    Ok(wechat_account::Entity::find_by_id(member.account_id)
-        .one(&state.db)
-        .await?
-        .ok_or_else(ApiError::unauthorized)?
-        .referral_code)
-}
-
 #[utoipa::path(tag = "member", responses((status = 200, body = ReferralResponse), (status = 401, body = ErrorEnvelope)), security(("member" = [])))]
 #[get("/api/v1/member/referral")]
-pub async fn referral(
-    state: web::Data<AppState>,
-    member: Member,
-) -> Result<HttpResponse, ApiError> {
-    let code = referral_code(&state, &member).await?;
+pub async fn referral(member: Member) -> Result<HttpResponse, ApiError> {
+    let code = member.account.referral_code;
     Ok(HttpResponse::Ok().json(ReferralResponse {
         path: format!("{REFERRAL_PAGE}?ref={code}"),
         scene: format!("r={code}"),
@@ -467,7 +453,7 @@ pub async fn referral_qrcode(
     state: web::Data<AppState>,
     member: Member,
 ) -> Result<HttpResponse, ApiError> {
-    let code = referral_code(&state, &member).await?;
+    let code = member.account.referral_code;
     // Mini-program codes never expire, so one fetch per member serves every later view.
     let key = format!("wechat:{}:qrcode:{code}", state.wechat.appid());
     if let Some(cached) = state.cache.get_json::<(String, String)>(&key).await? {

@@ -417,8 +417,3 @@ pub fn serve(sandbox: Sandbox) -> std::io::Result<(String, actix_web::dev::Serve
     tokio::spawn(server);
     Ok((format!("http://127.0.0.1:{port}"), handle))
 }
-
-/// A JSON value's errcode, for tests.
-pub fn errcode_of(v: &Value) -> i64 {
-    v["errcode"].as_i64().unwrap_or(0)
-}
