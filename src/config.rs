@@ -20,6 +20,47 @@ pub struct Settings {
     pub log: LogSettings,
     pub wechat: WechatSettings,
     pub security: SecuritySettings,
+    pub staff: StaffSettings,
+}
+
+/// Staff sign-in, sessions and what roles may see (DESIGN section 8).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StaffSettings {
+    /// Mark the console cookie `Secure`; turn on whenever the console is served over https.
+    pub cookie_secure: bool,
+    /// A session unused for this long ends.
+    pub session_idle_secs: u64,
+    /// A session ends this long after sign-in, however busy.
+    pub session_absolute_secs: u64,
+    /// Wrong passwords for one username within `failure_window_secs` before it is locked.
+    pub max_failures_per_username: u32,
+    /// Wrong passwords from one IP within `failure_window_secs` before it is locked.
+    pub max_failures_per_ip: u32,
+    pub failure_window_secs: u64,
+    /// How long a locked username or IP stays locked.
+    pub lockout_secs: u64,
+    /// Consultants see memory notes and may reveal phones of every customer of their store,
+    /// not only of the customers assigned to them.
+    pub consultant_sees_store_detail: bool,
+    /// Take the client IP from `X-Forwarded-For` (only behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for StaffSettings {
+    fn default() -> Self {
+        Self {
+            cookie_secure: false,
+            session_idle_secs: 2 * 3600,
+            session_absolute_secs: 12 * 3600,
+            max_failures_per_username: 10,
+            max_failures_per_ip: 50,
+            failure_window_secs: 15 * 60,
+            lockout_secs: 15 * 60,
+            consultant_sees_store_detail: false,
+            trust_forwarded_for: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -287,6 +328,18 @@ impl Settings {
                     "wechat.push_aes_key must be the 43-character EncodingAESKey".into(),
                 ));
             }
+        }
+        let staff = &self.staff;
+        if staff.session_idle_secs == 0
+            || staff.session_absolute_secs == 0
+            || staff.max_failures_per_username == 0
+            || staff.max_failures_per_ip == 0
+            || staff.failure_window_secs == 0
+            || staff.lockout_secs == 0
+        {
+            return Err(ConfigError::Invalid(
+                "staff session lifetimes, failure limits and lockout must be at least 1".into(),
+            ));
         }
         if self.server.workers == Some(0) {
             return Err(ConfigError::Invalid(

@@ -126,6 +126,19 @@ impl ApiError {
         &self.0.code
     }
 
+    /// `code: message (details)`, for the command line, which has no envelope; a 500 keeps
+    /// its cause, since the operator at the shell is the one who must see it.
+    pub fn describe(&self) -> String {
+        let mut out = format!("{}: {}", self.0.code, self.0.message);
+        if !self.0.details.is_empty() {
+            out.push_str(&format!(" {}", Value::Object(self.0.details.clone())));
+        }
+        if let Some(source) = &self.0.source {
+            out.push_str(&format!(" ({source:#})"));
+        }
+        out
+    }
+
     fn body(&self) -> Value {
         let mut error = Map::new();
         error.insert("code".into(), Value::String(self.0.code.to_string()));

@@ -2,15 +2,18 @@
 //! One module per area; see `../shared/DESIGN.md` for the map.
 
 pub mod app_settings;
+pub mod audit;
 pub mod auth;
 pub mod cache;
 pub mod config;
+pub mod customers;
 pub mod db;
 pub mod error;
 pub mod health;
 pub mod members;
 pub mod privacy;
 pub mod startup;
+pub mod staff;
 pub mod state;
 pub mod telemetry;
 pub mod wechat;

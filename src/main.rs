@@ -23,6 +23,40 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Manage staff accounts from the shell (the first admin of a fresh installation).
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StaffCommand {
+    /// Create an account and print its generated password once.
+    Create {
+        #[arg(long)]
+        username: String,
+        /// admin, manager, consultant or front_desk.
+        #[arg(long)]
+        role: String,
+        /// The store id; required for every role but admin.
+        #[arg(long)]
+        store: Option<i64>,
+        /// Shown in the console; defaults to the username.
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Read the password from the first line of standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a new password (generated and printed once, or read with --password-stdin) and
+    /// end the account's sessions.
+    ResetPassword {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
 }
 
 #[tokio::main]
@@ -42,6 +76,7 @@ async fn main() -> ExitCode {
     let outcome = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
         Command::Migrate => migrate(settings).await,
+        Command::Staff { command } => staff(settings, command).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -63,5 +98,99 @@ async fn migrate(settings: Settings) -> anyhow::Result<()> {
     tracing::info!("database: {}", db::describe(&conn, &settings.database));
     let applied = db::migrate(&conn).await?;
     tracing::info!("migrations: {applied} applied, schema up to date");
+    Ok(())
+}
+
+fn read_password_stdin() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\r', '\n']).to_string();
+    anyhow::ensure!(!password.is_empty(), "no password on standard input");
+    Ok(password)
+}
+
+/// An `ApiError` on the command line: its code and message, which name what to fix.
+fn cli_error(e: memberhub::error::ApiError) -> anyhow::Error {
+    anyhow::anyhow!("{}", e.describe())
+}
+
+async fn staff(settings: Settings, command: StaffCommand) -> anyhow::Result<()> {
+    use memberhub::auth::staff::Role;
+    use memberhub::staff::accounts::{self, NewAccount, Username};
+
+    let conn = db::connect(&settings.database).await?;
+    // A fresh installation has no schema yet; creating the first admin must just work.
+    db::migrate(&conn).await?;
+    match command {
+        StaffCommand::Create {
+            username,
+            role,
+            store,
+            display_name,
+            password_stdin,
+        } => {
+            let role = Role::parse(&role).ok_or_else(|| {
+                anyhow::anyhow!("--role must be admin, manager, consultant or front_desk")
+            })?;
+            let username = Username::parse(&username).map_err(cli_error)?;
+            let display_name = display_name.unwrap_or_else(|| username.as_str().to_string());
+            let display_name =
+                accounts::display_name(&display_name, "display-name").map_err(cli_error)?;
+            let password = if password_stdin {
+                Some(read_password_stdin()?)
+            } else {
+                None
+            };
+            let (account, generated) = accounts::create_account(
+                &conn,
+                NewAccount {
+                    username,
+                    display_name,
+                    role,
+                    store_id: store,
+                    password,
+                },
+                None,
+            )
+            .await
+            .map_err(cli_error)?;
+            let scope = match account.store_id {
+                Some(id) => format!("store {id}"),
+                None => "the whole chain".to_string(),
+            };
+            println!(
+                "created staff account {} (id {}, {}, {scope})",
+                account.username,
+                account.id,
+                role.as_str()
+            );
+            if let Some(p) = generated {
+                println!("password: {p}");
+                println!("(shown once; sign in and change it with POST /api/v1/staff/auth/password)");
+            }
+        }
+        StaffCommand::ResetPassword {
+            username,
+            password_stdin,
+        } => {
+            let username = Username::parse(&username).map_err(cli_error)?;
+            let account = accounts::find_by_username(&conn, &username)
+                .await
+                .map_err(cli_error)?;
+            let password = if password_stdin {
+                Some(read_password_stdin()?)
+            } else {
+                None
+            };
+            let given = password.is_some();
+            let new = accounts::reset_password(&conn, &account, password, None)
+                .await
+                .map_err(cli_error)?;
+            println!("password of {} reset; its sessions ended", account.username);
+            if !given {
+                println!("password: {new}");
+            }
+        }
+    }
     Ok(())
 }

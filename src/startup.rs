@@ -45,13 +45,33 @@ pub const PUSH_PATH: &str = "/wechat/push";
 )]
 struct ApiDoc;
 
-/// Declares the member bearer token that member routes require.
+/// Declares the member bearer token and the staff cookie and bearer token.
 struct MemberBearer;
 
 impl utoipa::Modify for MemberBearer {
     fn modify(&self, openapi: &mut OpenApiDoc) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue};
         let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "staff_cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::auth::staff::SESSION_COOKIE,
+                "The console session from POST /api/v1/staff/auth/login; state-changing \
+                 requests must also send the login's csrf_token in X-CSRF-Token",
+            ))),
+        );
+        components.add_security_scheme(
+            "staff_bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The token from POST /api/v1/staff/auth/login with session=bearer",
+                    ))
+                    .build(),
+            ),
+        );
         components.add_security_scheme(
             "member",
             SecurityScheme::Http(
@@ -211,6 +231,9 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(health::healthz)
         .service(health::readyz)
         .configure(crate::members::routes)
+        .configure(crate::staff::routes)
+        .configure(crate::customers::routes)
+        .configure(crate::audit::routes)
         .configure(crate::wechat::subscriptions::routes)
         .configure(crate::wechat::push::routes);
 }

@@ -15,6 +15,11 @@ pub struct Model {
     pub birthday: Option<Date>,
     pub home_store_id: Option<i64>,
     pub source: String,
+    /// The consultant (staff) who looks after this customer.
+    pub consultant_id: Option<i64>,
+    /// The customer who referred this one.
+    pub referrer_id: Option<i64>,
+    pub created_by_staff_id: Option<i64>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

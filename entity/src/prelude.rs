@@ -1,7 +1,12 @@
+pub use super::audit_log::Entity as AuditLog;
 pub use super::consent_record::Entity as ConsentRecord;
 pub use super::customer::Entity as Customer;
+pub use super::customer_note::Entity as CustomerNote;
+pub use super::customer_tag::Entity as CustomerTag;
 pub use super::member_session::Entity as MemberSession;
 pub use super::setting::Entity as Setting;
+pub use super::staff::Entity as Staff;
+pub use super::staff_session::Entity as StaffSession;
 pub use super::store::Entity as Store;
 pub use super::subscription_accept::Entity as SubscriptionAccept;
 pub use super::subscription_quota::Entity as SubscriptionQuota;

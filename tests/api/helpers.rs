@@ -168,8 +168,12 @@ pub async fn spawn_app() -> TestApp {
 /// Spawns the app after letting the test change its settings. The listener is bound before
 /// this returns, so the app answers at once: no sleeping.
 pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_on(TestDb::new().await, customise).await
+}
+
+/// Spawns the app on a database the test prepared (e.g. with the command line).
+pub async fn spawn_app_on(db: TestDb, customise: impl FnOnce(&mut Settings)) -> TestApp {
     LazyLock::force(&TRACING);
-    let db = TestDb::new().await;
     let mut settings = base_settings(&db);
     customise(&mut settings);
     let app = Application::build(settings)
@@ -329,4 +333,190 @@ pub async fn slow_redis(delay: Duration) -> SocketAddr {
         }
     });
     addr
+}
+
+// ---------------------------------------------------------------- staff
+
+/// A store, written straight to the database (what an admin would create).
+pub async fn create_store(app: &TestApp, name: &str) -> i64 {
+    use sea_orm::{ActiveModelTrait, Set};
+    let now = chrono::Utc::now();
+    entity::store::ActiveModel {
+        name: Set(name.to_string()),
+        city: Set(Some("上海".into())),
+        address: Set(None),
+        phone: Set(None),
+        active: Set(true),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&app.state.db)
+    .await
+    .expect("cannot create a store")
+    .id
+}
+
+pub const STAFF_PASSWORD: &str = "Clinic-Pass-2026";
+
+/// A staff account with [`STAFF_PASSWORD`], created as the command line does; returns its id.
+pub async fn create_staff(app: &TestApp, username: &str, role: &str, store: Option<i64>) -> i64 {
+    use memberhub::auth::staff::Role;
+    use memberhub::staff::accounts::{create_account, NewAccount, Username};
+    let (account, _) = create_account(
+        &app.state.db,
+        NewAccount {
+            username: Username::parse(username).expect("bad username"),
+            display_name: format!("{username} 老师"),
+            role: Role::parse(role).expect("bad role"),
+            store_id: store,
+            password: Some(STAFF_PASSWORD.to_string()),
+        },
+        None,
+    )
+    .await
+    .expect("cannot create a staff account");
+    account.id
+}
+
+/// A signed-in member of staff: the console's cookie and CSRF token, or a script's bearer.
+#[derive(Clone)]
+pub struct StaffClient {
+    pub client: reqwest::Client,
+    pub base: String,
+    pub cookie: Option<String>,
+    pub csrf: Option<String>,
+    pub bearer: Option<String>,
+}
+
+/// The status and the JSON body (Null when there is none), plus the raw text for leak checks.
+pub struct Reply {
+    pub status: u16,
+    pub body: serde_json::Value,
+    pub text: String,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status, self.text)
+    }
+}
+
+impl Reply {
+    pub async fn of(res: reqwest::Response) -> Self {
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+        Self {
+            status,
+            body,
+            text,
+            headers,
+        }
+    }
+
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+pub async fn staff_login_raw(app: &TestApp, username: &str, password: &str) -> Reply {
+    Reply::of(
+        app.client
+            .post(app.url("/api/v1/staff/auth/login"))
+            .json(&serde_json::json!({"username": username, "password": password}))
+            .send()
+            .await
+            .expect("request failed"),
+    )
+    .await
+}
+
+/// Signs in with the console cookie.
+pub async fn staff_login(app: &TestApp, username: &str) -> StaffClient {
+    let reply = staff_login_raw(app, username, STAFF_PASSWORD).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let cookie = reply
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("mh_staff_session="))
+        .and_then(|v| v.split(';').next())
+        .expect("no session cookie")
+        .to_string();
+    StaffClient {
+        client: app.client.clone(),
+        base: app.address.clone(),
+        cookie: Some(cookie),
+        csrf: reply.body["csrf_token"].as_str().map(str::to_string),
+        bearer: None,
+    }
+}
+
+/// Signs in for a script: a bearer token, no cookie.
+pub async fn staff_login_bearer(app: &TestApp, username: &str) -> StaffClient {
+    let reply = Reply::of(
+        app.client
+            .post(app.url("/api/v1/staff/auth/login"))
+            .json(&serde_json::json!({"username": username, "password": STAFF_PASSWORD, "session": "bearer"}))
+            .send()
+            .await
+            .expect("request failed"),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    StaffClient {
+        client: app.client.clone(),
+        base: app.address.clone(),
+        cookie: None,
+        csrf: None,
+        bearer: Some(reply.body["token"].as_str().expect("no token").to_string()),
+    }
+}
+
+impl StaffClient {
+    /// The same session without its CSRF token (a forged cross-site request).
+    pub fn without_csrf(&self) -> Self {
+        Self {
+            csrf: None,
+            ..self.clone()
+        }
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Reply {
+        let mut req = self.client.request(method, format!("{}{}", self.base, path));
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        if let Some(t) = &self.csrf {
+            req = req.header("x-csrf-token", t);
+        }
+        if let Some(b) = &self.bearer {
+            req = req.bearer_auth(b);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        Reply::of(req.send().await.expect("request failed")).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> Reply {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: serde_json::Value) -> Reply {
+        self.send(reqwest::Method::PATCH, path, Some(body)).await
+    }
 }

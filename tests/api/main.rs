@@ -2,11 +2,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cache;
+mod customers;
 mod database;
 mod errors;
 mod health;
 mod helpers;
 mod observability;
 mod shutdown;
+mod staff;
 mod wechat_member;
 mod wechat_token;

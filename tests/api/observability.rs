@@ -69,6 +69,20 @@ async fn the_openapi_document_is_openapi_3_and_lists_every_route() {
         "/api/v1/member/referral",
         "/api/v1/member/referral/qrcode",
         "/wechat/push",
+        "/api/v1/staff/auth/login",
+        "/api/v1/staff/auth/logout",
+        "/api/v1/staff/auth/me",
+        "/api/v1/staff/auth/password",
+        "/api/v1/staff/stores",
+        "/api/v1/staff/stores/{id}",
+        "/api/v1/staff/accounts",
+        "/api/v1/staff/accounts/{id}",
+        "/api/v1/staff/accounts/{id}/reset-password",
+        "/api/v1/staff/customers",
+        "/api/v1/staff/customers/{id}",
+        "/api/v1/staff/customers/{id}/notes",
+        "/api/v1/staff/customers/{id}/reveal-phone",
+        "/api/v1/staff/audit-log",
     ]
     .into_iter()
     .map(String::from)
@@ -77,4 +91,7 @@ async fn the_openapi_document_is_openapi_3_and_lists_every_route() {
     let doc: Value = serde_json::from_str(&raw).unwrap();
     assert!(doc["paths"]["/readyz"]["get"]["responses"]["503"].is_object());
     assert!(doc["components"]["schemas"]["ErrorEnvelope"].is_object());
+    // Staff routes declare how they are signed in to.
+    assert!(doc["components"]["securitySchemes"]["staff_cookie"].is_object());
+    assert!(doc["paths"]["/api/v1/staff/customers"]["get"]["security"].is_array());
 }
