@@ -166,7 +166,9 @@ async fn staff(settings: Settings, command: StaffCommand) -> anyhow::Result<()> 
             );
             if let Some(p) = generated {
                 println!("password: {p}");
-                println!("(shown once; sign in and change it with POST /api/v1/staff/auth/password)");
+                println!(
+                    "(shown once; sign in and change it with POST /api/v1/staff/auth/password)"
+                );
             }
         }
         StaffCommand::ResetPassword {

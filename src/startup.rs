@@ -50,8 +50,8 @@ struct MemberBearer;
 
 impl utoipa::Modify for MemberBearer {
     fn modify(&self, openapi: &mut OpenApiDoc) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         use utoipa::openapi::security::{ApiKey, ApiKeyValue};
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "staff_cookie",

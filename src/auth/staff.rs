@@ -44,7 +44,12 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Admin, Role::Manager, Role::Consultant, Role::FrontDesk];
+    pub const ALL: [Role; 4] = [
+        Role::Admin,
+        Role::Manager,
+        Role::Consultant,
+        Role::FrontDesk,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -296,9 +301,11 @@ pub async fn verify_password(password: String, stored: Option<String>) -> bool {
     let known = stored.is_some();
     let stored = stored.unwrap_or_else(|| DECOY.to_string());
     tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&stored)
-            .ok()
-            .is_some_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        PasswordHash::new(&stored).ok().is_some_and(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
     })
     .await
     .unwrap_or(false)
@@ -573,7 +580,10 @@ mod tests {
                 role == Role::Admin
             );
         }
-        assert_eq!(grant(Role::FrontDesk, Action::CustomerRevealPhone, false), None);
+        assert_eq!(
+            grant(Role::FrontDesk, Action::CustomerRevealPhone, false),
+            None
+        );
         assert_eq!(grant(Role::FrontDesk, Action::CustomerNotes, true), None);
     }
 

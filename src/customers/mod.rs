@@ -62,7 +62,10 @@ impl Gender {
 fn customer_name(raw: &str) -> Result<String, ApiError> {
     let name = raw.trim();
     if name.is_empty() || name.chars().count() > 50 {
-        return Err(ApiError::validation("name", "姓名不能为空且不超过 50 个字符"));
+        return Err(ApiError::validation(
+            "name",
+            "姓名不能为空且不超过 50 个字符",
+        ));
     }
     Ok(name.to_string())
 }
@@ -90,7 +93,10 @@ fn birthday(date: NaiveDate) -> Result<NaiveDate, ApiError> {
     let today = Utc::now().date_naive();
     let earliest = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN);
     if date > today || date < earliest {
-        return Err(ApiError::validation("birthday", "生日须在 1900-01-01 到今天之间"));
+        return Err(ApiError::validation(
+            "birthday",
+            "生日须在 1900-01-01 到今天之间",
+        ));
     }
     Ok(date)
 }
@@ -98,7 +104,10 @@ fn birthday(date: NaiveDate) -> Result<NaiveDate, ApiError> {
 fn source(raw: &str) -> Result<String, ApiError> {
     let s = raw.trim();
     if s.is_empty() || s.chars().count() > 30 {
-        return Err(ApiError::validation("source", "来源不能为空且不超过 30 个字符"));
+        return Err(ApiError::validation(
+            "source",
+            "来源不能为空且不超过 30 个字符",
+        ));
     }
     Ok(s.to_string())
 }
@@ -244,10 +253,7 @@ async fn check_consultant(
         .await?
         .is_some_and(|s| {
             s.active
-                && matches!(
-                    Role::parse(&s.role),
-                    Some(Role::Consultant | Role::Manager)
-                )
+                && matches!(Role::parse(&s.role), Some(Role::Consultant | Role::Manager))
                 && s.store_id.is_some()
                 && s.store_id == store_id
         });
@@ -359,6 +365,7 @@ pub struct CreateCustomerRequest {
 }
 
 #[utoipa::path(
+    operation_id = "create_customer",
     tag = "customers",
     request_body = CreateCustomerRequest,
     responses(
@@ -449,7 +456,9 @@ pub async fn create(
                 Ok(c) => c,
                 // The unique index on the phone hash is the arbiter, also between two desks
                 // registering the same walk-in at once.
-                Err(e) if is_unique_violation(&e) => return Err(phone_exists(txn, &phone_hash).await),
+                Err(e) if is_unique_violation(&e) => {
+                    return Err(phone_exists(txn, &phone_hash).await)
+                }
                 Err(e) => return Err(e.into()),
             };
             replace_tags(txn, created.id, &tags).await?;
@@ -549,6 +558,7 @@ pub struct CustomerPage {
 }
 
 #[utoipa::path(
+    operation_id = "search_customers",
     tag = "customers",
     params(CustomerQuery),
     responses((status = 200, body = CustomerPage), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope)),
@@ -568,9 +578,9 @@ pub async fn search(
     // A full number typed into the search box is a phone lookup, like `phone=`.
     let phone = match (q.phone.as_deref(), digits) {
         (Some(p), _) => Some(parse_phone(p, None)?),
-        (None, Some(d)) if d.len() >= 11 => Some(
-            parse_phone(d, None).map_err(|_| ApiError::validation("q", "手机号格式不正确"))?,
-        ),
+        (None, Some(d)) if d.len() >= 11 => {
+            Some(parse_phone(d, None).map_err(|_| ApiError::validation("q", "手机号格式不正确"))?)
+        }
         _ => None,
     };
     let mut cond = Condition::all();
@@ -591,7 +601,10 @@ pub async fn search(
     } else if let Some(d) = digits.filter(|d| d.len() == 4) {
         cond = cond.add(customer::Column::PhoneMasked.like(format!("%****{d}")));
     } else if let Some(t) = text {
-        let t: String = t.chars().filter(|c| !matches!(c, '%' | '_' | '\\')).collect();
+        let t: String = t
+            .chars()
+            .filter(|c| !matches!(c, '%' | '_' | '\\'))
+            .collect();
         cond = cond.add(customer::Column::Name.like(format!("%{t}%")));
     }
     if let Some(id) = q.store_id {
@@ -646,6 +659,7 @@ pub async fn search(
 // ---------------------------------------------------------------- detail
 
 #[utoipa::path(
+    operation_id = "get_customer",
     tag = "customers",
     params(("id" = i64, Path)),
     responses(
@@ -704,6 +718,7 @@ pub struct UpdateCustomerRequest {
 }
 
 #[utoipa::path(
+    operation_id = "update_customer",
     tag = "customers",
     request_body = UpdateCustomerRequest,
     params(("id" = i64, Path)),
@@ -760,9 +775,8 @@ pub async fn update(
             let mut scope = current.clone();
             if let Some(target) = home_store_id {
                 let reach = actor.require(Action::CustomerTransfer)?;
-                let claim = current.home_store_id.is_none()
-                    && target.is_some()
-                    && target == actor.store_id;
+                let claim =
+                    current.home_store_id.is_none() && target.is_some() && target == actor.store_id;
                 if reach != Reach::Chain && !claim {
                     if !actor.covers_store(current.home_store_id) {
                         return Err(ApiError::not_found("顾客"));
@@ -802,7 +816,10 @@ pub async fn update(
                 consultant = target;
                 fields.push("consultant_id");
             } else if let Some(cid) = current.consultant_id.filter(|_| home_store_id.is_some()) {
-                if check_consultant(txn, cid, scope.home_store_id).await.is_err() {
+                if check_consultant(txn, cid, scope.home_store_id)
+                    .await
+                    .is_err()
+                {
                     consultant = None;
                     fields.push("consultant_id");
                 }
@@ -823,7 +840,10 @@ pub async fn update(
             }
             let mut update = customer::Entity::update_many()
                 .col_expr(customer::Column::UpdatedAt, Expr::value(Utc::now()))
-                .col_expr(customer::Column::HomeStoreId, Expr::value(scope.home_store_id))
+                .col_expr(
+                    customer::Column::HomeStoreId,
+                    Expr::value(scope.home_store_id),
+                )
                 .col_expr(customer::Column::ConsultantId, Expr::value(consultant))
                 .filter(customer::Column::Id.eq(id));
             if let Some(v) = name {
@@ -891,6 +911,7 @@ pub struct NoteRequest {
 }
 
 #[utoipa::path(
+    operation_id = "add_customer_note",
     tag = "customers",
     request_body = NoteRequest,
     params(("id" = i64, Path)),
@@ -911,7 +932,10 @@ pub async fn add_note(
 ) -> Result<HttpResponse, ApiError> {
     let text = body.body.trim().to_string();
     if text.is_empty() || text.chars().count() > 500 {
-        return Err(ApiError::validation("body", "备注不能为空且不超过 500 个字符"));
+        return Err(ApiError::validation(
+            "body",
+            "备注不能为空且不超过 500 个字符",
+        ));
     }
     let c = find_customer(&state.db, id.into_inner()).await?;
     staff.require_customer(Action::CustomerRead, &c)?;
@@ -957,6 +981,7 @@ pub struct RevealedPhone {
 }
 
 #[utoipa::path(
+    operation_id = "reveal_customer_phone",
     tag = "customers",
     params(("id" = i64, Path)),
     responses(
@@ -1005,8 +1030,17 @@ mod tests {
 
     #[test]
     fn phones_are_read_as_staff_type_them() {
-        for typed in ["13812345678", "138 1234 5678", "+86 138-1234-5678", "8613812345678"] {
-            assert_eq!(parse_phone(typed, None).unwrap().as_str(), "13812345678", "{typed}");
+        for typed in [
+            "13812345678",
+            "138 1234 5678",
+            "+86 138-1234-5678",
+            "8613812345678",
+        ] {
+            assert_eq!(
+                parse_phone(typed, None).unwrap().as_str(),
+                "13812345678",
+                "{typed}"
+            );
         }
         assert_eq!(
             parse_phone("9123 4567", Some("852")).unwrap().as_str(),

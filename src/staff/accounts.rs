@@ -50,7 +50,10 @@ impl Username {
 pub fn display_name(raw: &str, field: &str) -> Result<String, ApiError> {
     let name = raw.trim();
     if name.is_empty() || name.chars().count() > 50 {
-        return Err(ApiError::validation(field, "姓名不能为空且不超过 50 个字符"));
+        return Err(ApiError::validation(
+            field,
+            "姓名不能为空且不超过 50 个字符",
+        ));
     }
     Ok(name.to_string())
 }
@@ -118,7 +121,10 @@ pub async fn create_account(
     actor: Option<&Staff>,
 ) -> Result<(staff::Model, Option<String>), ApiError> {
     let generated = new.password.is_none().then(generate_password);
-    let password = new.password.or_else(|| generated.clone()).unwrap_or_default();
+    let password = new
+        .password
+        .or_else(|| generated.clone())
+        .unwrap_or_default();
     check_password_strength(&password, new.username.as_str())?;
     let hash = hash_password(password).await?;
     let actor = actor.cloned();
@@ -221,6 +227,7 @@ pub struct CreatedAccount {
 }
 
 #[utoipa::path(
+    operation_id = "create_account",
     tag = "staff",
     request_body = CreateAccountRequest,
     responses(
@@ -247,7 +254,11 @@ pub async fn create(
         password: body.password,
     };
     let (account, password) = create_account(&state.db, new, Some(&staff)).await?;
-    tracing::info!(staff_id = account.id, by = staff.id, "staff account created");
+    tracing::info!(
+        staff_id = account.id,
+        by = staff.id,
+        "staff account created"
+    );
     Ok(HttpResponse::Created().json(CreatedAccount {
         account: AccountView::of(&account),
         password,
@@ -264,6 +275,7 @@ pub struct AccountQuery {
 }
 
 #[utoipa::path(
+    operation_id = "list_accounts",
     tag = "staff",
     params(AccountQuery),
     responses((status = 200, body = Vec<AccountView>), (status = 403, body = ErrorEnvelope)),
@@ -328,6 +340,7 @@ async fn find_account(db: &DatabaseConnection, id: i64) -> Result<staff::Model, 
 }
 
 #[utoipa::path(
+    operation_id = "update_account",
     tag = "staff",
     request_body = UpdateAccountRequest,
     params(("id" = i64, Path)),
@@ -427,6 +440,7 @@ pub struct NewPassword {
 }
 
 #[utoipa::path(
+    operation_id = "reset_account_password",
     tag = "staff",
     params(("id" = i64, Path)),
     responses((status = 200, body = NewPassword), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),

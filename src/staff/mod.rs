@@ -115,7 +115,10 @@ async fn count_failure(
     let s = &state.settings.staff;
     let window = StdDuration::from_secs(s.failure_window_secs);
     let lockout = StdDuration::from_secs(s.lockout_secs);
-    let by_user = state.cache.incr(&fail_key("user", username), window).await?;
+    let by_user = state
+        .cache
+        .incr(&fail_key("user", username), window)
+        .await?;
     let by_ip = state.cache.incr(&fail_key("ip", ip), window).await?;
     let mut locked_now = false;
     for (kind, who, count, max) in [
@@ -152,6 +155,7 @@ fn session_cookie(state: &AppState, value: String, max_age_secs: i64) -> Cookie<
 }
 
 #[utoipa::path(
+    operation_id = "staff_login",
     tag = "staff",
     request_body = LoginRequest,
     responses(
@@ -225,10 +229,7 @@ pub async fn login(
     }
     let role = Role::parse(&account.role)
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown role {}", account.role)))?;
-    state
-        .cache
-        .delete(&fail_key("user", &username))
-        .await?;
+    state.cache.delete(&fail_key("user", &username)).await?;
     let kind = body.session;
     let settings = state.settings.staff.clone();
     let (id, store_id, session_ip) = (account.id, account.store_id, ip.clone());
@@ -279,6 +280,7 @@ pub async fn login(
 }
 
 #[utoipa::path(
+    operation_id = "staff_logout",
     tag = "staff",
     responses((status = 204, description = "Signed out; the cookie is cleared"), (status = 401, body = ErrorEnvelope), (status = 403, description = "`csrf_token_invalid`", body = ErrorEnvelope)),
     security(("staff_cookie" = []), ("staff_bearer" = []))
@@ -304,6 +306,7 @@ pub async fn logout(state: web::Data<AppState>, staff: Staff) -> Result<HttpResp
 }
 
 #[utoipa::path(
+    operation_id = "staff_me",
     tag = "staff",
     responses((status = 200, body = Me), (status = 401, body = ErrorEnvelope)),
     security(("staff_cookie" = []), ("staff_bearer" = []))
@@ -327,6 +330,7 @@ pub struct ChangePasswordRequest {
 }
 
 #[utoipa::path(
+    operation_id = "staff_change_password",
     tag = "staff",
     request_body = ChangePasswordRequest,
     responses(
@@ -354,8 +358,12 @@ pub async fn change_password(
             "当前密码错误",
         ));
     }
-    check_password_strength(&body.new_password, &staff.username)
-        .map_err(|_| ApiError::validation("new_password", "新密码须至少 10 个字符，包含小写字母、大写字母、数字、符号中的至少三类，且不含用户名"))?;
+    check_password_strength(&body.new_password, &staff.username).map_err(|_| {
+        ApiError::validation(
+            "new_password",
+            "新密码须至少 10 个字符，包含小写字母、大写字母、数字、符号中的至少三类，且不含用户名",
+        )
+    })?;
     let hash = hash_password(body.new_password).await?;
     db::write(&state.db, move |txn| {
         Box::pin(async move {

@@ -69,6 +69,7 @@ pub struct CreateStoreRequest {
 }
 
 #[utoipa::path(
+    operation_id = "create_store",
     tag = "staff",
     request_body = CreateStoreRequest,
     responses((status = 201, body = StoreView), (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)),
@@ -115,6 +116,7 @@ pub async fn create(
 }
 
 #[utoipa::path(
+    operation_id = "list_stores",
     tag = "staff",
     responses((status = 200, body = Vec<StoreView>), (status = 401, body = ErrorEnvelope)),
     security(("staff_cookie" = []), ("staff_bearer" = []))
@@ -141,6 +143,7 @@ pub struct UpdateStoreRequest {
 }
 
 #[utoipa::path(
+    operation_id = "update_store",
     tag = "staff",
     request_body = UpdateStoreRequest,
     params(("id" = i64, Path)),

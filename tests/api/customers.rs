@@ -6,8 +6,7 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    create_staff, create_store, spawn_app, spawn_app_with, staff_login, Reply, StaffClient,
-    TestApp,
+    create_staff, create_store, spawn_app, spawn_app_with, staff_login, Reply, StaffClient, TestApp,
 };
 
 /// Two stores with a full team at A and a manager and consultant at B; customer X belongs to
@@ -51,14 +50,23 @@ async fn chain_with(app: TestApp) -> Chain {
         .post("/api/v1/staff/customers", json!({"name": "王小美", "phone": X_PHONE, "gender": "female", "birthday": "1990-05-20", "tags": ["怕疼"]}))
         .await;
     assert_eq!(x.status, 201, "{x:?}");
-    assert_eq!(x.body["consultant_id"], c1_id, "a consultant's new customer is theirs");
+    assert_eq!(
+        x.body["consultant_id"], c1_id,
+        "a consultant's new customer is theirs"
+    );
     let x = x.body["id"].as_i64().unwrap();
     let note = c1
-        .post(&format!("/api/v1/staff/customers/{x}/notes"), json!({"body": "喜欢粉色玫瑰"}))
+        .post(
+            &format!("/api/v1/staff/customers/{x}/notes"),
+            json!({"body": "喜欢粉色玫瑰"}),
+        )
         .await;
     assert_eq!(note.status, 201, "{note:?}");
     let y = manager_b
-        .post("/api/v1/staff/customers", json!({"name": "赵小丽", "phone": Y_PHONE, "consultant_id": c_b_id}))
+        .post(
+            "/api/v1/staff/customers",
+            json!({"name": "赵小丽", "phone": Y_PHONE, "consultant_id": c_b_id}),
+        )
         .await;
     assert_eq!(y.status, 201, "{y:?}");
     let y = y.body["id"].as_i64().unwrap();
@@ -103,43 +111,80 @@ async fn every_store_role_sees_only_its_store_and_gets_nothing_of_another_store_
     ] {
         let list = s.get("/api/v1/staff/customers").await;
         assert_eq!(list.status, 200, "{who}: {list:?}");
-        assert_eq!(ids(&list), vec![ch.x], "{who} listed another store's customer");
+        assert_eq!(
+            ids(&list),
+            vec![ch.x],
+            "{who} listed another store's customer"
+        );
         // Store B's customer by id: never the data, whatever is tried.
         for reply in [
             s.get(&format!("/api/v1/staff/customers/{y}")).await,
-            s.patch(&format!("/api/v1/staff/customers/{y}"), json!({"name": "改名"})).await,
-            s.patch(&format!("/api/v1/staff/customers/{y}"), json!({"tags": ["x"]})).await,
-            s.post(&format!("/api/v1/staff/customers/{y}/reveal-phone"), json!({})).await,
-            s.post(&format!("/api/v1/staff/customers/{y}/notes"), json!({"body": "窥探"})).await,
-            s.get(&format!("/api/v1/staff/customers?store_id={}", ch.store_b)).await,
+            s.patch(
+                &format!("/api/v1/staff/customers/{y}"),
+                json!({"name": "改名"}),
+            )
+            .await,
+            s.patch(
+                &format!("/api/v1/staff/customers/{y}"),
+                json!({"tags": ["x"]}),
+            )
+            .await,
+            s.post(
+                &format!("/api/v1/staff/customers/{y}/reveal-phone"),
+                json!({}),
+            )
+            .await,
+            s.post(
+                &format!("/api/v1/staff/customers/{y}/notes"),
+                json!({"body": "窥探"}),
+            )
+            .await,
+            s.get(&format!("/api/v1/staff/customers?store_id={}", ch.store_b))
+                .await,
             s.get("/api/v1/staff/customers?q=赵").await,
             s.get("/api/v1/staff/customers?q=4444").await,
         ] {
+            assert!(matches!(reply.status, 403 | 404 | 200), "{who}: {reply:?}");
             assert!(
-                matches!(reply.status, 403 | 404 | 200),
-                "{who}: {reply:?}"
+                !reply.text.contains("赵小丽"),
+                "{who} saw B's customer: {reply:?}"
             );
-            assert!(!reply.text.contains("赵小丽"), "{who} saw B's customer: {reply:?}");
-            assert!(!reply.text.contains("139****4444"), "{who} saw B's phone: {reply:?}");
+            assert!(
+                !reply.text.contains("139****4444"),
+                "{who} saw B's phone: {reply:?}"
+            );
             assert!(!reply.text.contains(Y_PHONE), "{who} saw B's full phone");
         }
         // Moving B's customer into A is not a claim.
         let steal = s
-            .patch(&format!("/api/v1/staff/customers/{y}"), json!({"home_store_id": ch.store_a}))
+            .patch(
+                &format!("/api/v1/staff/customers/{y}"),
+                json!({"home_store_id": ch.store_a}),
+            )
             .await;
         assert!(matches!(steal.status, 403 | 404), "{who}: {steal:?}");
     }
-    let y_now = customer::Entity::find_by_id(y).one(&ch.app.state.db).await.unwrap().unwrap();
+    let y_now = customer::Entity::find_by_id(y)
+        .one(&ch.app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(y_now.name.as_deref(), Some("赵小丽"));
     assert_eq!(y_now.home_store_id, Some(ch.store_b));
 
     // The admin sees the chain, and can narrow it to a store.
     let all = ch.admin.get("/api/v1/staff/customers").await;
     assert_eq!(ids(&all), vec![ch.y, ch.x]);
-    let b = ch.admin.get(&format!("/api/v1/staff/customers?store_id={}", ch.store_b)).await;
+    let b = ch
+        .admin
+        .get(&format!("/api/v1/staff/customers?store_id={}", ch.store_b))
+        .await;
     assert_eq!(ids(&b), vec![ch.y]);
     // And B's manager sees B's.
-    assert_eq!(ids(&ch.manager_b.get("/api/v1/staff/customers").await), vec![ch.y]);
+    assert_eq!(
+        ids(&ch.manager_b.get("/api/v1/staff/customers").await),
+        vec![ch.y]
+    );
 }
 
 #[tokio::test]
@@ -177,7 +222,12 @@ async fn sensitive_detail_follows_role_and_assignment() {
         ("other consultant", &ch.c2, "not_assigned"),
         ("front desk", &ch.desk_a, "permission_denied"),
     ] {
-        let r = s.post(&format!("/api/v1/staff/customers/{x}/reveal-phone"), json!({})).await;
+        let r = s
+            .post(
+                &format!("/api/v1/staff/customers/{x}/reveal-phone"),
+                json!({}),
+            )
+            .await;
         if expect == "ok" {
             assert_eq!(r.status, 200, "{who}: {r:?}");
             assert_eq!(r.body["phone"], X_PHONE);
@@ -190,25 +240,65 @@ async fn sensitive_detail_follows_role_and_assignment() {
     }
     // Writing notes and editing: the other consultant is refused, the desk edits basics but
     // cannot write notes.
-    let n = ch.c2.post(&format!("/api/v1/staff/customers/{x}/notes"), json!({"body": "x"})).await;
+    let n = ch
+        .c2
+        .post(
+            &format!("/api/v1/staff/customers/{x}/notes"),
+            json!({"body": "x"}),
+        )
+        .await;
     assert_eq!((n.status, n.code()), (403, "not_assigned"));
-    let n = ch.desk_a.post(&format!("/api/v1/staff/customers/{x}/notes"), json!({"body": "x"})).await;
+    let n = ch
+        .desk_a
+        .post(
+            &format!("/api/v1/staff/customers/{x}/notes"),
+            json!({"body": "x"}),
+        )
+        .await;
     assert_eq!((n.status, n.code()), (403, "permission_denied"));
-    let e = ch.c2.patch(&format!("/api/v1/staff/customers/{x}"), json!({"name": "改名"})).await;
+    let e = ch
+        .c2
+        .patch(
+            &format!("/api/v1/staff/customers/{x}"),
+            json!({"name": "改名"}),
+        )
+        .await;
     assert_eq!((e.status, e.code()), (403, "not_assigned"));
-    let e = ch.desk_a.patch(&format!("/api/v1/staff/customers/{x}"), json!({"name": "王美美", "tags": ["VIP", "怕疼"]})).await;
+    let e = ch
+        .desk_a
+        .patch(
+            &format!("/api/v1/staff/customers/{x}"),
+            json!({"name": "王美美", "tags": ["VIP", "怕疼"]}),
+        )
+        .await;
     assert_eq!(e.status, 200, "{e:?}");
     assert_eq!(e.body["name"], "王美美");
     assert_eq!(e.body["tags"], json!(["VIP", "怕疼"]));
-    let e = ch.c1.patch(&format!("/api/v1/staff/customers/{x}"), json!({"birthday": null})).await;
+    let e = ch
+        .c1
+        .patch(
+            &format!("/api/v1/staff/customers/{x}"),
+            json!({"birthday": null}),
+        )
+        .await;
     assert_eq!(e.status, 200, "{e:?}");
     assert!(e.body["birthday"].is_null());
 
     // A setting widens consultants to their whole store.
-    let wide = chain_with(spawn_app_with(|s| s.staff.consultant_sees_store_detail = true).await).await;
-    let d = wide.c2.get(&format!("/api/v1/staff/customers/{}", wide.x)).await;
+    let wide =
+        chain_with(spawn_app_with(|s| s.staff.consultant_sees_store_detail = true).await).await;
+    let d = wide
+        .c2
+        .get(&format!("/api/v1/staff/customers/{}", wide.x))
+        .await;
     assert_eq!(d.body["notes"][0]["body"], "喜欢粉色玫瑰");
-    let r = wide.c2.post(&format!("/api/v1/staff/customers/{}/reveal-phone", wide.x), json!({})).await;
+    let r = wide
+        .c2
+        .post(
+            &format!("/api/v1/staff/customers/{}/reveal-phone", wide.x),
+            json!({}),
+        )
+        .await;
     assert_eq!(r.status, 200);
 }
 
@@ -224,7 +314,10 @@ async fn creating_assigning_and_moving_customers_respect_role_and_store() {
     // Store staff register customers for their own store only.
     let other = ch
         .desk_a
-        .post("/api/v1/staff/customers", json!({"name": "张三", "phone": "13700000001", "home_store_id": ch.store_b}))
+        .post(
+            "/api/v1/staff/customers",
+            json!({"name": "张三", "phone": "13700000001", "home_store_id": ch.store_b}),
+        )
         .await;
     assert_eq!((other.status, other.code()), (403, "permission_denied"));
     let made = ch
@@ -242,17 +335,35 @@ async fn creating_assigning_and_moving_customers_respect_role_and_store() {
     // the customer's own store can be assigned.
     let wrong_store = ch
         .desk_a
-        .patch(&format!("/api/v1/staff/customers/{id}"), json!({"consultant_id": ch.c_b_id}))
+        .patch(
+            &format!("/api/v1/staff/customers/{id}"),
+            json!({"consultant_id": ch.c_b_id}),
+        )
         .await;
-    assert_eq!((wrong_store.status, wrong_store.body["error"]["field"].as_str()), (400, Some("consultant_id")));
+    assert_eq!(
+        (
+            wrong_store.status,
+            wrong_store.body["error"]["field"].as_str()
+        ),
+        (400, Some("consultant_id"))
+    );
     let by_consultant = ch
         .c1
-        .patch(&format!("/api/v1/staff/customers/{id}"), json!({"consultant_id": ch.c1_id}))
+        .patch(
+            &format!("/api/v1/staff/customers/{id}"),
+            json!({"consultant_id": ch.c1_id}),
+        )
         .await;
-    assert_eq!((by_consultant.status, by_consultant.code()), (403, "permission_denied"));
+    assert_eq!(
+        (by_consultant.status, by_consultant.code()),
+        (403, "permission_denied")
+    );
     let assigned = ch
         .desk_a
-        .patch(&format!("/api/v1/staff/customers/{id}"), json!({"consultant_id": ch.c1_id}))
+        .patch(
+            &format!("/api/v1/staff/customers/{id}"),
+            json!({"consultant_id": ch.c1_id}),
+        )
         .await;
     assert_eq!(assigned.status, 200, "{assigned:?}");
     assert_eq!(assigned.body["consultant_id"], ch.c1_id);
@@ -263,51 +374,118 @@ async fn creating_assigning_and_moving_customers_respect_role_and_store() {
     // Moving between stores is for HQ; it drops a consultant who does not work there.
     let moved = ch
         .manager_a
-        .patch(&format!("/api/v1/staff/customers/{id}"), json!({"home_store_id": ch.store_b}))
+        .patch(
+            &format!("/api/v1/staff/customers/{id}"),
+            json!({"home_store_id": ch.store_b}),
+        )
         .await;
     assert_eq!((moved.status, moved.code()), (403, "permission_denied"));
     let moved = ch
         .admin
-        .patch(&format!("/api/v1/staff/customers/{id}"), json!({"home_store_id": ch.store_b}))
+        .patch(
+            &format!("/api/v1/staff/customers/{id}"),
+            json!({"home_store_id": ch.store_b}),
+        )
         .await;
     assert_eq!(moved.status, 200, "{moved:?}");
     assert_eq!(moved.body["home_store_id"], ch.store_b);
     assert!(moved.body["consultant_id"].is_null());
-    assert_eq!(ch.c1.get(&format!("/api/v1/staff/customers/{id}")).await.status, 404);
-    assert_eq!(ch.manager_b.get(&format!("/api/v1/staff/customers/{id}")).await.status, 200);
+    assert_eq!(
+        ch.c1
+            .get(&format!("/api/v1/staff/customers/{id}"))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        ch.manager_b
+            .get(&format!("/api/v1/staff/customers/{id}"))
+            .await
+            .status,
+        200
+    );
 }
 
 #[tokio::test]
 async fn bad_input_is_named_and_changes_nothing() {
     let ch = chain().await;
-    let before = customer::Entity::find().count(&ch.app.state.db).await.unwrap();
+    let before = customer::Entity::find()
+        .count(&ch.app.state.db)
+        .await
+        .unwrap();
     for (body, field) in [
         (json!({"name": "", "phone": "13700000002"}), Some("name")),
         (json!({"name": "李四", "phone": "12345"}), Some("phone")),
-        (json!({"name": "李四", "phone": "13700000002", "birthday": "2999-01-01"}), Some("birthday")),
-        (json!({"name": "李四", "phone": "13700000002", "tags": [""]}), Some("tags")),
-        (json!({"name": "李四", "phone": "13700000002", "referrer_id": 999999}), Some("referrer_id")),
-        (json!({"name": "李四", "phone": "13700000002", "gender": "robot"}), None),
-        (json!({"name": "李四", "phone": "13700000002", "vip": true}), None),
-        (json!({"name": "李四", "phone": "13700000002", "birthday": "20-01-1990"}), None),
+        (
+            json!({"name": "李四", "phone": "13700000002", "birthday": "2999-01-01"}),
+            Some("birthday"),
+        ),
+        (
+            json!({"name": "李四", "phone": "13700000002", "tags": [""]}),
+            Some("tags"),
+        ),
+        (
+            json!({"name": "李四", "phone": "13700000002", "referrer_id": 999999}),
+            Some("referrer_id"),
+        ),
+        (
+            json!({"name": "李四", "phone": "13700000002", "gender": "robot"}),
+            None,
+        ),
+        (
+            json!({"name": "李四", "phone": "13700000002", "vip": true}),
+            None,
+        ),
+        (
+            json!({"name": "李四", "phone": "13700000002", "birthday": "20-01-1990"}),
+            None,
+        ),
     ] {
-        let r = ch.desk_a.post("/api/v1/staff/customers", body.clone()).await;
+        let r = ch
+            .desk_a
+            .post("/api/v1/staff/customers", body.clone())
+            .await;
         assert_eq!(r.status, 400, "{body}: {r:?}");
         if let Some(f) = field {
             assert_eq!(r.body["error"]["field"], f, "{body}: {r:?}");
         }
         assert!(r.body["error"]["message"].as_str().is_some());
     }
-    let r = ch.desk_a.patch(&format!("/api/v1/staff/customers/{}", ch.x), json!({"name": "新名字", "phone": "abc"})).await;
+    let r = ch
+        .desk_a
+        .patch(
+            &format!("/api/v1/staff/customers/{}", ch.x),
+            json!({"name": "新名字", "phone": "abc"}),
+        )
+        .await;
     assert_eq!(r.body["error"]["field"], "phone");
-    let r = ch.desk_a.post(&format!("/api/v1/staff/customers/{}/notes", ch.x), json!({"body": ""})).await;
+    let r = ch
+        .desk_a
+        .post(
+            &format!("/api/v1/staff/customers/{}/notes", ch.x),
+            json!({"body": ""}),
+        )
+        .await;
     assert_eq!(r.status, 400);
     let r = ch.desk_a.get("/api/v1/staff/customers?limit=1000").await;
     assert_eq!(r.body["error"]["field"], "limit");
-    assert_eq!(customer::Entity::find().count(&ch.app.state.db).await.unwrap(), before);
-    let x = customer::Entity::find_by_id(ch.x).one(&ch.app.state.db).await.unwrap().unwrap();
+    assert_eq!(
+        customer::Entity::find()
+            .count(&ch.app.state.db)
+            .await
+            .unwrap(),
+        before
+    );
+    let x = customer::Entity::find_by_id(ch.x)
+        .one(&ch.app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(x.name.as_deref(), Some("王小美"));
-    assert_eq!(ch.desk_a.get("/api/v1/staff/customers/999999").await.status, 404);
+    assert_eq!(
+        ch.desk_a.get("/api/v1/staff/customers/999999").await.status,
+        404
+    );
 }
 
 #[tokio::test]
@@ -316,9 +494,16 @@ async fn a_duplicate_phone_is_a_409_naming_the_existing_customer_masked_even_whe
     // Store B's desk tries to register store A's customer: told who, masked, never a twin.
     let twin = ch
         .manager_b
-        .post("/api/v1/staff/customers", json!({"name": "王小美", "phone": "+86 138-1111-2222"}))
+        .post(
+            "/api/v1/staff/customers",
+            json!({"name": "王小美", "phone": "+86 138-1111-2222"}),
+        )
         .await;
-    assert_eq!((twin.status, twin.code()), (409, "phone_exists"), "{twin:?}");
+    assert_eq!(
+        (twin.status, twin.code()),
+        (409, "phone_exists"),
+        "{twin:?}"
+    );
     let existing = &twin.body["error"]["existing"];
     assert_eq!(existing["id"], ch.x);
     assert_eq!(existing["name_masked"], "王**");
@@ -327,7 +512,10 @@ async fn a_duplicate_phone_is_a_409_naming_the_existing_customer_masked_even_whe
     // Editing another customer onto a taken phone is refused the same way.
     let clash = ch
         .manager_b
-        .patch(&format!("/api/v1/staff/customers/{}", ch.y), json!({"phone": X_PHONE}))
+        .patch(
+            &format!("/api/v1/staff/customers/{}", ch.y),
+            json!({"phone": X_PHONE}),
+        )
         .await;
     assert_eq!((clash.status, clash.code()), (409, "phone_exists"));
 
@@ -340,7 +528,10 @@ async fn a_duplicate_phone_is_a_409_naming_the_existing_customer_masked_even_whe
     });
     let replies = futures_util::future::join_all(attempts).await;
     let created = replies.iter().filter(|r| r.status == 201).count();
-    let refused = replies.iter().filter(|r| r.status == 409 && r.code() == "phone_exists").count();
+    let refused = replies
+        .iter()
+        .filter(|r| r.status == 409 && r.code() == "phone_exists")
+        .count();
     assert_eq!((created, refused), (1, 7), "{replies:?}");
     let rows = customer::Entity::find()
         .filter(customer::Column::Name.eq("孙悦"))
@@ -357,9 +548,15 @@ async fn search_finds_by_name_last_digits_full_phone_and_tag_and_shows_only_mask
     assert_eq!(ids(&by_name), vec![ch.x]);
     let by_tail = ch.manager_a.get("/api/v1/staff/customers?q=2222").await;
     assert_eq!(ids(&by_tail), vec![ch.x]);
-    let by_phone = ch.manager_a.get(&format!("/api/v1/staff/customers?phone={X_PHONE}")).await;
+    let by_phone = ch
+        .manager_a
+        .get(&format!("/api/v1/staff/customers?phone={X_PHONE}"))
+        .await;
     assert_eq!(ids(&by_phone), vec![ch.x]);
-    let by_q_phone = ch.manager_a.get(&format!("/api/v1/staff/customers?q={X_PHONE}")).await;
+    let by_q_phone = ch
+        .manager_a
+        .get(&format!("/api/v1/staff/customers?q={X_PHONE}"))
+        .await;
     assert_eq!(ids(&by_q_phone), vec![ch.x]);
     let by_tag = ch.manager_a.get("/api/v1/staff/customers?tag=怕疼").await;
     assert_eq!(ids(&by_tag), vec![ch.x]);
@@ -383,13 +580,19 @@ async fn search_finds_by_name_last_digits_full_phone_and_tag_and_shows_only_mask
     // Pages: newest first, a cursor to the next.
     for i in 0..3 {
         ch.desk_a
-            .post("/api/v1/staff/customers", json!({"name": format!("客人{i}"), "phone": format!("1370000010{i}")}))
+            .post(
+                "/api/v1/staff/customers",
+                json!({"name": format!("客人{i}"), "phone": format!("1370000010{i}")}),
+            )
             .await;
     }
     let first = ch.desk_a.get("/api/v1/staff/customers?limit=2").await;
     assert_eq!(ids(&first).len(), 2);
     let cursor = first.body["next_cursor"].as_i64().unwrap();
-    let rest = ch.desk_a.get(&format!("/api/v1/staff/customers?limit=10&cursor={cursor}")).await;
+    let rest = ch
+        .desk_a
+        .get(&format!("/api/v1/staff/customers?limit=10&cursor={cursor}"))
+        .await;
     assert_eq!(ids(&rest).len(), 2);
     assert!(rest.body["next_cursor"].is_null());
 }
@@ -417,46 +620,111 @@ async fn a_customer_who_bound_the_mini_program_first_is_found_by_full_phone_and_
     // Not browsable, not readable by id...
     assert!(!ids(&ch.desk_a.get("/api/v1/staff/customers").await).contains(&pooled.id));
     assert!(ids(&ch.desk_a.get("/api/v1/staff/customers?q=5555").await).is_empty());
-    assert_eq!(ch.desk_a.get(&format!("/api/v1/staff/customers/{}", pooled.id)).await.status, 404);
+    assert_eq!(
+        ch.desk_a
+            .get(&format!("/api/v1/staff/customers/{}", pooled.id))
+            .await
+            .status,
+        404
+    );
     // ...but found by the full phone the customer gives at the desk, and claimed.
-    let found = ch.desk_a.get("/api/v1/staff/customers?phone=13500005555").await;
+    let found = ch
+        .desk_a
+        .get("/api/v1/staff/customers?phone=13500005555")
+        .await;
     assert_eq!(ids(&found), vec![pooled.id]);
-    let dup = ch.desk_a.post("/api/v1/staff/customers", json!({"name": "钱多多", "phone": "13500005555"})).await;
+    let dup = ch
+        .desk_a
+        .post(
+            "/api/v1/staff/customers",
+            json!({"name": "钱多多", "phone": "13500005555"}),
+        )
+        .await;
     assert_eq!(dup.code(), "phone_exists");
     let claim = ch
         .desk_a
-        .patch(&format!("/api/v1/staff/customers/{}", pooled.id), json!({"home_store_id": ch.store_a, "name": "钱多多"}))
+        .patch(
+            &format!("/api/v1/staff/customers/{}", pooled.id),
+            json!({"home_store_id": ch.store_a, "name": "钱多多"}),
+        )
         .await;
     assert_eq!(claim.status, 200, "{claim:?}");
     assert_eq!(claim.body["home_store_id"], ch.store_a);
     // Once claimed it is A's: B can no longer claim it.
     let late = ch
         .manager_b
-        .patch(&format!("/api/v1/staff/customers/{}", pooled.id), json!({"home_store_id": ch.store_b}))
+        .patch(
+            &format!("/api/v1/staff/customers/{}", pooled.id),
+            json!({"home_store_id": ch.store_b}),
+        )
         .await;
     assert_eq!(late.status, 404, "{late:?}");
 }
 
 #[tokio::test]
-async fn no_response_but_the_reveal_holds_a_full_phone_and_each_detail_read_and_reveal_is_audited() {
+async fn no_response_but_the_reveal_holds_a_full_phone_and_each_detail_read_and_reveal_is_audited()
+{
     let ch = chain().await;
     let x = ch.x;
     let mut seen: Vec<Reply> = Vec::new();
     seen.push(ch.manager_a.get("/api/v1/staff/customers").await);
-    seen.push(ch.manager_a.get(&format!("/api/v1/staff/customers/{x}")).await);
+    seen.push(
+        ch.manager_a
+            .get(&format!("/api/v1/staff/customers/{x}"))
+            .await,
+    );
     seen.push(ch.c1.get(&format!("/api/v1/staff/customers/{x}")).await);
-    seen.push(ch.manager_a.patch(&format!("/api/v1/staff/customers/{x}"), json!({"phone": "13811119999"})).await);
-    seen.push(ch.manager_a.patch(&format!("/api/v1/staff/customers/{x}"), json!({"phone": X_PHONE})).await);
-    seen.push(ch.manager_b.post("/api/v1/staff/customers", json!({"name": "王小美", "phone": X_PHONE})).await);
+    seen.push(
+        ch.manager_a
+            .patch(
+                &format!("/api/v1/staff/customers/{x}"),
+                json!({"phone": "13811119999"}),
+            )
+            .await,
+    );
+    seen.push(
+        ch.manager_a
+            .patch(
+                &format!("/api/v1/staff/customers/{x}"),
+                json!({"phone": X_PHONE}),
+            )
+            .await,
+    );
+    seen.push(
+        ch.manager_b
+            .post(
+                "/api/v1/staff/customers",
+                json!({"name": "王小美", "phone": X_PHONE}),
+            )
+            .await,
+    );
     seen.push(ch.admin.get("/api/v1/staff/audit-log?limit=200").await);
-    seen.push(ch.admin.get(&format!("/api/v1/staff/customers?phone={X_PHONE}")).await);
+    seen.push(
+        ch.admin
+            .get(&format!("/api/v1/staff/customers?phone={X_PHONE}"))
+            .await,
+    );
     for r in &seen {
         assert!(!r.text.contains(X_PHONE), "a full phone leaked: {r:?}");
-        assert!(!r.text.contains("13811119999"), "a full phone leaked: {r:?}");
+        assert!(
+            !r.text.contains("13811119999"),
+            "a full phone leaked: {r:?}"
+        );
     }
-    let reveal = ch.manager_a.post(&format!("/api/v1/staff/customers/{x}/reveal-phone"), json!({})).await;
+    let reveal = ch
+        .manager_a
+        .post(
+            &format!("/api/v1/staff/customers/{x}/reveal-phone"),
+            json!({}),
+        )
+        .await;
     assert_eq!(reveal.body["phone"], X_PHONE);
-    ch.admin.post(&format!("/api/v1/staff/customers/{x}/reveal-phone"), json!({})).await;
+    ch.admin
+        .post(
+            &format!("/api/v1/staff/customers/{x}/reveal-phone"),
+            json!({}),
+        )
+        .await;
 
     let trail = |action: &'static str| {
         let db = ch.app.state.db.clone();
@@ -488,6 +756,11 @@ async fn no_response_but_the_reveal_holds_a_full_phone_and_each_detail_read_and_
         .collect();
     assert!(!format!("{everything:?}").contains(X_PHONE));
     // A refused reveal leaves no "revealed" entry.
-    ch.desk_a.post(&format!("/api/v1/staff/customers/{x}/reveal-phone"), json!({})).await;
+    ch.desk_a
+        .post(
+            &format!("/api/v1/staff/customers/{x}/reveal-phone"),
+            json!({}),
+        )
+        .await;
     assert_eq!(trail("customer.reveal_phone").await.len(), 2);
 }

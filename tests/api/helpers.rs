@@ -492,7 +492,9 @@ impl StaffClient {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> Reply {
-        let mut req = self.client.request(method, format!("{}{}", self.base, path));
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
         if let Some(c) = &self.cookie {
             req = req.header("cookie", c);
         }

@@ -9,8 +9,8 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFi
 use serde_json::json;
 
 use crate::helpers::{
-    create_staff, create_store, eventually, spawn_app, spawn_app_on, spawn_app_with,
-    staff_login, staff_login_bearer, staff_login_raw, Reply, TestApp, TestDb, STAFF_PASSWORD,
+    create_staff, create_store, eventually, spawn_app, spawn_app_on, spawn_app_with, staff_login,
+    staff_login_bearer, staff_login_raw, Reply, TestApp, TestDb, STAFF_PASSWORD,
 };
 
 async fn audit_count(app: &TestApp, action: &str) -> u64 {
@@ -32,7 +32,10 @@ async fn the_console_cookie_is_httponly_strict_and_carries_no_token_in_the_body(
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     assert!(cookie.contains("SameSite=Strict"), "{cookie}");
     assert!(cookie.contains("Path=/"), "{cookie}");
-    assert!(!cookie.contains("Secure"), "plain http by default: {cookie}");
+    assert!(
+        !cookie.contains("Secure"),
+        "plain http by default: {cookie}"
+    );
     assert!(reply.body["csrf_token"].as_str().unwrap().len() >= 32);
     assert!(reply.body["token"].is_null());
     assert_eq!(reply.body["staff"]["role"], "admin");
@@ -48,8 +51,8 @@ async fn the_console_cookie_is_httponly_strict_and_carries_no_token_in_the_body(
 }
 
 #[tokio::test]
-async fn a_cookie_request_that_changes_state_without_the_csrf_token_is_refused_and_changes_nothing(
-) {
+async fn a_cookie_request_that_changes_state_without_the_csrf_token_is_refused_and_changes_nothing()
+{
     let app = spawn_app().await;
     let store = create_store(&app, "静安店").await;
     create_staff(&app, "desk", "front_desk", Some(store)).await;
@@ -57,7 +60,13 @@ async fn a_cookie_request_that_changes_state_without_the_csrf_token_is_refused_a
     let new_customer = json!({"name": "王小美", "phone": "13900001111"});
 
     // Reads need no token.
-    assert_eq!(desk.without_csrf().get("/api/v1/staff/auth/me").await.status, 200);
+    assert_eq!(
+        desk.without_csrf()
+            .get("/api/v1/staff/auth/me")
+            .await
+            .status,
+        200
+    );
     let forged = desk
         .without_csrf()
         .post("/api/v1/staff/customers", new_customer.clone())
@@ -66,9 +75,14 @@ async fn a_cookie_request_that_changes_state_without_the_csrf_token_is_refused_a
     assert_eq!(forged.code(), "csrf_token_invalid");
     let mut wrong = desk.clone();
     wrong.csrf = Some("not-the-token".into());
-    let forged = wrong.post("/api/v1/staff/customers", new_customer.clone()).await;
+    let forged = wrong
+        .post("/api/v1/staff/customers", new_customer.clone())
+        .await;
     assert_eq!(forged.code(), "csrf_token_invalid");
-    let logout = desk.without_csrf().post("/api/v1/staff/auth/logout", json!({})).await;
+    let logout = desk
+        .without_csrf()
+        .post("/api/v1/staff/auth/logout", json!({}))
+        .await;
     assert_eq!(logout.code(), "csrf_token_invalid");
     let count = entity::customer::Entity::find()
         .count(&app.state.db)
@@ -97,7 +111,10 @@ async fn scripts_use_a_bearer_token_that_needs_no_csrf_and_is_not_a_cookie() {
     create_staff(&app, "hq", "admin", None).await;
     let script = staff_login_bearer(&app, "hq").await;
     let store = script
-        .post("/api/v1/staff/stores", json!({"name": "徐汇店", "city": "上海"}))
+        .post(
+            "/api/v1/staff/stores",
+            json!({"name": "徐汇店", "city": "上海"}),
+        )
         .await;
     assert_eq!(store.status, 201, "{store:?}");
 
@@ -192,12 +209,21 @@ async fn ten_wrong_passwords_lock_the_username_even_against_the_right_one_until_
     assert_eq!(tenth.code(), "login_locked");
 
     let right = staff_login_raw(&app, "hq", STAFF_PASSWORD).await;
-    assert_eq!(right.status, 429, "the right password got in during the lock");
+    assert_eq!(
+        right.status, 429,
+        "the right password got in during the lock"
+    );
     assert_eq!(right.code(), "login_locked");
     assert!(right.body["error"]["retry_after_secs"].as_u64().unwrap() >= 1);
-    assert!(right.body["error"]["message"].as_str().unwrap().contains("分钟"));
+    assert!(right.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("分钟"));
     // The lock is the username's: a colleague at the same desk still signs in.
-    assert_eq!(staff_login_raw(&app, "other", STAFF_PASSWORD).await.status, 200);
+    assert_eq!(
+        staff_login_raw(&app, "other", STAFF_PASSWORD).await.status,
+        200
+    );
     assert_eq!(audit_count(&app, "staff.login_locked").await, 1);
     assert_eq!(audit_count(&app, "staff.login_failed").await, 10);
 
@@ -233,7 +259,10 @@ async fn bad_login_bodies_are_named_and_inactive_accounts_and_stores_stay_out() 
     create_staff(&app, "hq", "admin", None).await;
     let manager = create_staff(&app, "mgr", "manager", Some(store)).await;
     let r = staff_login_raw(&app, "", "x").await;
-    assert_eq!((r.status, r.body["error"]["field"].as_str()), (400, Some("username")));
+    assert_eq!(
+        (r.status, r.body["error"]["field"].as_str()),
+        (400, Some("username"))
+    );
     let r = Reply::of(
         app.client
             .post(app.url("/api/v1/staff/auth/login"))
@@ -248,7 +277,10 @@ async fn bad_login_bodies_are_named_and_inactive_accounts_and_stores_stay_out() 
     let admin = staff_login(&app, "hq").await;
     let mgr = staff_login(&app, "mgr").await;
     let closed = admin
-        .patch(&format!("/api/v1/staff/stores/{store}"), json!({"active": false}))
+        .patch(
+            &format!("/api/v1/staff/stores/{store}"),
+            json!({"active": false}),
+        )
         .await;
     assert_eq!(closed.status, 200, "{closed:?}");
     assert_eq!(mgr.get("/api/v1/staff/auth/me").await.status, 401);
@@ -256,11 +288,17 @@ async fn bad_login_bodies_are_named_and_inactive_accounts_and_stores_stay_out() 
     assert_eq!((r.status, r.code()), (403, "account_disabled"));
 
     admin
-        .patch(&format!("/api/v1/staff/stores/{store}"), json!({"active": true}))
+        .patch(
+            &format!("/api/v1/staff/stores/{store}"),
+            json!({"active": true}),
+        )
         .await;
     let mgr = staff_login(&app, "mgr").await;
     let off = admin
-        .patch(&format!("/api/v1/staff/accounts/{manager}"), json!({"active": false}))
+        .patch(
+            &format!("/api/v1/staff/accounts/{manager}"),
+            json!({"active": false}),
+        )
         .await;
     assert_eq!(off.status, 200, "{off:?}");
     assert_eq!(mgr.get("/api/v1/staff/auth/me").await.status, 401);
@@ -278,24 +316,42 @@ async fn admins_manage_stores_and_accounts_and_nobody_else_does() {
     let admin = staff_login(&app, "hq").await;
 
     let store = admin
-        .post("/api/v1/staff/stores", json!({"name": "  ", "city": "上海"}))
+        .post(
+            "/api/v1/staff/stores",
+            json!({"name": "  ", "city": "上海"}),
+        )
         .await;
-    assert_eq!((store.status, store.body["error"]["field"].as_str()), (400, Some("name")));
+    assert_eq!(
+        (store.status, store.body["error"]["field"].as_str()),
+        (400, Some("name"))
+    );
     let store = admin
-        .post("/api/v1/staff/stores", json!({"name": "静安店", "city": "上海", "phone": "021-5555"}))
+        .post(
+            "/api/v1/staff/stores",
+            json!({"name": "静安店", "city": "上海", "phone": "021-5555"}),
+        )
         .await;
     assert_eq!(store.status, 201, "{store:?}");
     let store_id = store.body["id"].as_i64().unwrap();
 
     // A manager without a store, an admin with one: refused, naming the field.
     let bad = admin
-        .post("/api/v1/staff/accounts", json!({"username": "li.na", "display_name": "李娜", "role": "manager"}))
+        .post(
+            "/api/v1/staff/accounts",
+            json!({"username": "li.na", "display_name": "李娜", "role": "manager"}),
+        )
         .await;
-    assert_eq!((bad.status, bad.body["error"]["field"].as_str()), (400, Some("store_id")));
+    assert_eq!(
+        (bad.status, bad.body["error"]["field"].as_str()),
+        (400, Some("store_id"))
+    );
     let weak = admin
         .post("/api/v1/staff/accounts", json!({"username": "li.na", "display_name": "李娜", "role": "manager", "store_id": store_id, "password": "password"}))
         .await;
-    assert_eq!((weak.status, weak.body["error"]["field"].as_str()), (400, Some("password")));
+    assert_eq!(
+        (weak.status, weak.body["error"]["field"].as_str()),
+        (400, Some("password"))
+    );
     let made = admin
         .post("/api/v1/staff/accounts", json!({"username": "Li.Na", "display_name": "李娜", "role": "manager", "store_id": store_id}))
         .await;
@@ -314,7 +370,13 @@ async fn admins_manage_stores_and_accounts_and_nobody_else_does() {
     create_staff(&app, "elsewhere", "admin", None).await;
     let seen = mgr.get("/api/v1/staff/accounts").await;
     assert_eq!(seen.status, 200);
-    let names: Vec<&str> = seen.body.as_array().unwrap().iter().map(|a| a["username"].as_str().unwrap()).collect();
+    let names: Vec<&str> = seen
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["username"].as_str().unwrap())
+        .collect();
     assert_eq!(names, vec!["li.na"]);
     for reply in [
         mgr.post("/api/v1/staff/stores", json!({"name": "X"})).await,
@@ -330,20 +392,34 @@ async fn admins_manage_stores_and_accounts_and_nobody_else_does() {
     // A reset ends the account's sessions and the old password.
     let id = made.body["account"]["id"].as_i64().unwrap();
     let reset = admin
-        .post(&format!("/api/v1/staff/accounts/{id}/reset-password"), json!({}))
+        .post(
+            &format!("/api/v1/staff/accounts/{id}/reset-password"),
+            json!({}),
+        )
         .await;
     assert_eq!(reset.status, 200, "{reset:?}");
     assert_eq!(mgr.get("/api/v1/staff/auth/me").await.status, 401);
     assert_eq!(staff_login_raw(&app, "li.na", &password).await.status, 401);
     let new_password = reset.body["password"].as_str().unwrap();
-    assert_eq!(staff_login_raw(&app, "li.na", new_password).await.status, 200);
+    assert_eq!(
+        staff_login_raw(&app, "li.na", new_password).await.status,
+        200
+    );
 
     // The last admin cannot lock themselves out.
-    let me = admin.get("/api/v1/staff/auth/me").await.body["id"].as_i64().unwrap();
+    let me = admin.get("/api/v1/staff/auth/me").await.body["id"]
+        .as_i64()
+        .unwrap();
     let selfish = admin
-        .patch(&format!("/api/v1/staff/accounts/{me}"), json!({"active": false}))
+        .patch(
+            &format!("/api/v1/staff/accounts/{me}"),
+            json!({"active": false}),
+        )
         .await;
-    assert_eq!((selfish.status, selfish.code()), (409, "cannot_change_self"));
+    assert_eq!(
+        (selfish.status, selfish.code()),
+        (409, "cannot_change_self")
+    );
 }
 
 async fn staff_login_bearer_with(
@@ -377,20 +453,35 @@ async fn changing_my_password_checks_the_old_one_and_ends_my_other_sessions() {
     let here = staff_login(&app, "hq").await;
     let there = staff_login_bearer(&app, "hq").await;
     let wrong = here
-        .post("/api/v1/staff/auth/password", json!({"current_password": "nope", "new_password": "Brand-New-Pass-1"}))
+        .post(
+            "/api/v1/staff/auth/password",
+            json!({"current_password": "nope", "new_password": "Brand-New-Pass-1"}),
+        )
         .await;
     assert_eq!((wrong.status, wrong.code()), (401, "invalid_credentials"));
     let weak = here
-        .post("/api/v1/staff/auth/password", json!({"current_password": STAFF_PASSWORD, "new_password": "short"}))
+        .post(
+            "/api/v1/staff/auth/password",
+            json!({"current_password": STAFF_PASSWORD, "new_password": "short"}),
+        )
         .await;
-    assert_eq!((weak.status, weak.body["error"]["field"].as_str()), (400, Some("new_password")));
+    assert_eq!(
+        (weak.status, weak.body["error"]["field"].as_str()),
+        (400, Some("new_password"))
+    );
     let ok = here
-        .post("/api/v1/staff/auth/password", json!({"current_password": STAFF_PASSWORD, "new_password": "Brand-New-Pass-1"}))
+        .post(
+            "/api/v1/staff/auth/password",
+            json!({"current_password": STAFF_PASSWORD, "new_password": "Brand-New-Pass-1"}),
+        )
         .await;
     assert_eq!(ok.status, 204, "{ok:?}");
     assert_eq!(here.get("/api/v1/staff/auth/me").await.status, 200);
     assert_eq!(there.get("/api/v1/staff/auth/me").await.status, 401);
-    assert_eq!(staff_login_raw(&app, "hq", "Brand-New-Pass-1").await.status, 200);
+    assert_eq!(
+        staff_login_raw(&app, "hq", "Brand-New-Pass-1").await.status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -402,17 +493,27 @@ async fn the_audit_log_is_for_admins_filters_and_cannot_be_rewritten() {
     let admin = staff_login(&app, "hq").await;
     let desk = staff_login(&app, "desk").await;
     let c = desk
-        .post("/api/v1/staff/customers", json!({"name": "王小美", "phone": "13900001111"}))
+        .post(
+            "/api/v1/staff/customers",
+            json!({"name": "王小美", "phone": "13900001111"}),
+        )
         .await;
     let cid = c.body["id"].as_i64().unwrap();
     desk.get(&format!("/api/v1/staff/customers/{cid}")).await;
     admin.get(&format!("/api/v1/staff/customers/{cid}")).await;
 
     let by_desk = admin
-        .get(&format!("/api/v1/staff/audit-log?staff_id={desk_id}&target_type=customer&target_id={cid}"))
+        .get(&format!(
+            "/api/v1/staff/audit-log?staff_id={desk_id}&target_type=customer&target_id={cid}"
+        ))
         .await;
     assert_eq!(by_desk.status, 200, "{by_desk:?}");
-    let actions: Vec<&str> = by_desk.body["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    let actions: Vec<&str> = by_desk.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
     assert_eq!(actions, vec!["customer.view", "customer.create"]);
     let entry = &by_desk.body["items"][0];
     assert_eq!(entry["staff_username"], "desk");
@@ -420,28 +521,51 @@ async fn the_audit_log_is_for_admins_filters_and_cannot_be_rewritten() {
     assert_eq!(entry["ip"], "127.0.0.1");
     assert!(entry["at"].as_str().is_some());
 
-    let views = admin.get("/api/v1/staff/audit-log?action=customer.view&limit=1").await;
+    let views = admin
+        .get("/api/v1/staff/audit-log?action=customer.view&limit=1")
+        .await;
     assert_eq!(views.body["items"].as_array().unwrap().len(), 1);
     let cursor = views.body["next_cursor"].as_i64().unwrap();
     let next = admin
-        .get(&format!("/api/v1/staff/audit-log?action=customer.view&limit=1&cursor={cursor}"))
+        .get(&format!(
+            "/api/v1/staff/audit-log?action=customer.view&limit=1&cursor={cursor}"
+        ))
         .await;
     assert_eq!(next.body["items"].as_array().unwrap().len(), 1);
     assert!(next.body["next_cursor"].is_null());
     let bad = admin.get("/api/v1/staff/audit-log?limit=0").await;
-    assert_eq!((bad.status, bad.body["error"]["field"].as_str()), (400, Some("limit")));
-    assert_eq!(desk.get("/api/v1/staff/audit-log").await.code(), "permission_denied");
+    assert_eq!(
+        (bad.status, bad.body["error"]["field"].as_str()),
+        (400, Some("limit"))
+    );
+    assert_eq!(
+        desk.get("/api/v1/staff/audit-log").await.code(),
+        "permission_denied"
+    );
 
-    let before = audit_log::Entity::find().count(&app.state.db).await.unwrap();
+    let before = audit_log::Entity::find()
+        .count(&app.state.db)
+        .await
+        .unwrap();
     let rewrite = app
         .state
         .db
         .execute_unprepared("UPDATE audit_log SET action = 'nothing'")
         .await;
     assert!(rewrite.is_err(), "the audit log accepted an UPDATE");
-    let erase = app.state.db.execute_unprepared("DELETE FROM audit_log").await;
+    let erase = app
+        .state
+        .db
+        .execute_unprepared("DELETE FROM audit_log")
+        .await;
     assert!(erase.is_err(), "the audit log accepted a DELETE");
-    assert_eq!(audit_log::Entity::find().count(&app.state.db).await.unwrap(), before);
+    assert_eq!(
+        audit_log::Entity::find()
+            .count(&app.state.db)
+            .await
+            .unwrap(),
+        before
+    );
 }
 
 #[tokio::test]
@@ -456,7 +580,11 @@ async fn the_first_admin_is_created_from_the_shell_on_a_fresh_installation() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let password = stdout
         .lines()
         .find_map(|l| l.strip_prefix("password: "))
@@ -465,7 +593,15 @@ async fn the_first_admin_is_created_from_the_shell_on_a_fresh_installation() {
 
     // A weak password from a script is refused, naming the rule.
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_memberhub"))
-        .args(["staff", "create", "--username", "script", "--role", "admin", "--password-stdin"])
+        .args([
+            "staff",
+            "create",
+            "--username",
+            "script",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ])
         .env("MEMBERHUB_DATABASE__URL", &url)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -474,7 +610,12 @@ async fn the_first_admin_is_created_from_the_shell_on_a_fresh_installation() {
         .unwrap();
     {
         use std::io::Write;
-        child.stdin.take().unwrap().write_all(b"password\n").unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"password\n")
+            .unwrap();
     }
     let weak = child.wait_with_output().unwrap();
     assert!(!weak.status.success());
