@@ -16,6 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::staff::{Action, Staff};
 use crate::error::{ApiError, ErrorEnvelope};
+use crate::paging;
 use crate::state::AppState;
 
 /// An entry being built: `audit::entry("customer.view").target("customer", id).by(&staff)`.
@@ -145,17 +146,6 @@ pub struct AuditPage {
     pub next_cursor: Option<i64>,
 }
 
-pub fn page_limit(limit: Option<u64>, default: u64, max: u64) -> Result<u64, ApiError> {
-    match limit {
-        None => Ok(default),
-        Some(n) if (1..=max).contains(&n) => Ok(n),
-        Some(_) => Err(ApiError::validation(
-            "limit",
-            format!("limit 须在 1 到 {max} 之间"),
-        )),
-    }
-}
-
 #[utoipa::path(
     tag = "staff",
     params(AuditQuery),
@@ -173,7 +163,7 @@ pub async fn audit_log_page(
 ) -> Result<HttpResponse, ApiError> {
     staff.require(Action::AuditRead)?;
     let q = query.into_inner();
-    let limit = page_limit(q.limit, 50, 200)?;
+    let limit = paging::limit(q.limit, 50, 200)?;
     let mut select = audit_log::Entity::find();
     if let Some(id) = q.staff_id {
         select = select.filter(audit_log::Column::StaffId.eq(id));
@@ -204,10 +194,9 @@ pub async fn audit_log_page(
         .limit(limit + 1)
         .all(&state.db)
         .await?;
-    let more = rows.len() as u64 > limit;
+    let (rows, next_cursor) = paging::split(rows, limit, |r| r.id);
     let items: Vec<AuditEntry> = rows
         .into_iter()
-        .take(limit as usize)
         .map(|r| AuditEntry {
             id: r.id,
             at: r.at,
@@ -221,11 +210,6 @@ pub async fn audit_log_page(
             detail: r.detail,
         })
         .collect();
-    let next_cursor = if more {
-        items.last().map(|e| e.id)
-    } else {
-        None
-    };
     Ok(HttpResponse::Ok().json(AuditPage { items, next_cursor }))
 }
 

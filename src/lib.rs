@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod health;
 pub mod members;
+pub mod paging;
 pub mod privacy;
 pub mod staff;
 pub mod startup;

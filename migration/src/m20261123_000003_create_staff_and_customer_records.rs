@@ -245,6 +245,11 @@ impl MigrationTrait for Migration {
                      FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()",
                 )
                 .await?;
+                db.execute_unprepared(
+                    "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log \
+                     FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()",
+                )
+                .await?;
             }
             _ => {}
         }

@@ -14,7 +14,7 @@ use argon2::Argon2;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
-use entity::{customer, staff, staff_session};
+use entity::{customer, staff, staff_session, store};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
@@ -415,19 +415,21 @@ pub async fn revoke_sessions_of(
     Ok(q.exec(db).await?.rows_affected)
 }
 
-/// The client's address: the peer, or the first `X-Forwarded-For` hop when configured to
-/// trust the proxy in front.
+/// The client's address: the peer, or, when configured to trust the proxy in front, the last
+/// `X-Forwarded-For` entry: the one that proxy appended. Entries before it are whatever the
+/// client chose to send, so trusting them would let a guesser dodge the per-IP lock.
 pub fn client_ip(req: &HttpRequest, trust_forwarded_for: bool) -> Option<String> {
     if trust_forwarded_for {
-        if let Some(first) = req
+        if let Some(last) = req
             .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .last()
+            .and_then(|v| v.rsplit(',').next())
             .map(str::trim)
             .filter(|v| !v.is_empty() && v.len() <= 64)
         {
-            return Some(first.to_string());
+            return Some(last.to_string());
         }
     }
     req.peer_addr().map(|a| a.ip().to_string())
@@ -517,6 +519,17 @@ async fn authenticate(
         .await?
         .filter(|a| a.active)
         .ok_or_else(ApiError::unauthorized)?;
+    // Closing a store signs its staff out; this also catches a sign-in that raced the closing.
+    if let Some(store_id) = account.store_id {
+        let open = store::Entity::find_by_id(store_id)
+            .one(&state.db)
+            .await?
+            .is_some_and(|s| s.active);
+        if !open {
+            revoke_session(&state.db, session.id).await?;
+            return Err(ApiError::unauthorized());
+        }
+    }
     let role = Role::parse(&account.role)
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown role {}", account.role)))?;
     // Sliding idle expiry without a write per request: touch at most every quarter of the

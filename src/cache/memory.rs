@@ -176,4 +176,28 @@ impl MemoryStore {
             .await;
         result
     }
+
+    pub(super) async fn decr(&self, key: &str) -> i64 {
+        let mut result = 0;
+        self.inner
+            .entry_by_ref(key)
+            .and_compute_with(|existing| {
+                let op = match existing
+                    .and_then(|e| e.into_value().live())
+                    .and_then(|e| e.value.parse::<i64>().ok().map(|n| (n, e.expires_at)))
+                {
+                    Some((n, expires_at)) if n > 0 => {
+                        result = n - 1;
+                        Op::Put(Entry {
+                            value: Arc::from((n - 1).to_string()),
+                            expires_at,
+                        })
+                    }
+                    _ => Op::Nop,
+                };
+                async move { op }
+            })
+            .await;
+        result
+    }
 }

@@ -169,6 +169,16 @@ impl Cache {
         }
     }
 
+    /// Gives one back to a counter made by [`Cache::incr`] (never below zero, expiry kept), for
+    /// an attempt that turned out not to count; returns the new value.
+    pub async fn decr(&self, key: &str) -> Result<i64, CacheError> {
+        let key = self.key(key);
+        match &self.backend {
+            Backend::Memory(m) => Ok(m.decr(&key).await),
+            Backend::Redis(r) => r.decr(&key).await,
+        }
+    }
+
     /// Time left before the key expires; `None` when it is absent or never expires.
     pub async fn ttl(&self, key: &str) -> Result<Option<Duration>, CacheError> {
         let key = self.key(key);

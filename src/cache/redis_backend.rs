@@ -27,11 +27,21 @@ end
 return n
 ";
 
+// Gives one back to a counter, never below zero; DECR keeps the key's expiry.
+const DECR_TO_ZERO: &str = r"
+local n = tonumber(redis.call('GET', KEYS[1]))
+if n and n > 0 then
+  return redis.call('DECR', KEYS[1])
+end
+return 0
+";
+
 #[derive(Clone)]
 pub(super) struct RedisStore {
     conn: ConnectionManager,
     delete_if_eq: Script,
     incr: Script,
+    decr: Script,
 }
 
 fn millis(d: Duration) -> u64 {
@@ -57,6 +67,7 @@ impl RedisStore {
             conn,
             delete_if_eq: Script::new(DELETE_IF_EQ),
             incr: Script::new(INCR_WITH_EXPIRY),
+            decr: Script::new(DECR_TO_ZERO),
         })
     }
 
@@ -140,6 +151,11 @@ impl RedisStore {
                     CacheError::Redis(e)
                 }
             })
+    }
+
+    pub(super) async fn decr(&self, key: &str) -> Result<i64, CacheError> {
+        let mut conn = self.conn.clone();
+        Ok(self.decr.key(key).invoke_async(&mut conn).await?)
     }
 
     pub(super) async fn ttl(&self, key: &str) -> Result<Option<Duration>, CacheError> {

@@ -19,10 +19,11 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::audit::{self, page_limit};
+use crate::audit;
 use crate::auth::staff::{Action, Reach, Role, Staff};
 use crate::db;
 use crate::error::{ApiError, ErrorEnvelope};
+use crate::paging;
 use crate::privacy::Phone;
 use crate::state::AppState;
 
@@ -534,10 +535,9 @@ async fn detail_of(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerQuery {
-    /// A name (or part of one), the last four digits of the phone, or a full phone number.
+    /// A name (or part of one) or the last four digits of the phone. Full numbers go to
+    /// `POST /api/v1/staff/customers/lookup`, never into a URL (proxy logs, browser history).
     pub q: Option<String>,
-    /// A full phone number, found through its keyed hash.
-    pub phone: Option<String>,
     /// Admins: only this store's customers.
     pub store_id: Option<i64>,
     pub consultant_id: Option<i64>,
@@ -572,33 +572,20 @@ pub async fn search(
 ) -> Result<HttpResponse, ApiError> {
     let reach = staff.require(Action::CustomerRead)?;
     let q = query.into_inner();
-    let limit = page_limit(q.limit, 20, 100)?;
+    let limit = paging::limit(q.limit, 20, 100)?;
     let text = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty());
-    let digits = text.filter(|t| t.chars().all(|c| c.is_ascii_digit() || c == '+'));
-    // A full number typed into the search box is a phone lookup, like `phone=`.
-    let phone = match (q.phone.as_deref(), digits) {
-        (Some(p), _) => Some(parse_phone(p, None)?),
-        (None, Some(d)) if d.len() >= 11 => {
-            Some(parse_phone(d, None).map_err(|_| ApiError::validation("q", "手机号格式不正确"))?)
-        }
-        _ => None,
-    };
+    let digits = text.filter(|t| t.chars().all(|c| c.is_ascii_digit() || " +-".contains(c)));
+    if digits.is_some_and(|d| d.chars().filter(char::is_ascii_digit).count() > 4) {
+        return Err(ApiError::validation(
+            "q",
+            "按完整手机号查找请使用 POST /api/v1/staff/customers/lookup，手机号不应出现在网址中",
+        ));
+    }
     let mut cond = Condition::all();
     if reach != Reach::Chain {
-        let own = customer::Column::HomeStoreId.eq(staff.store_id);
-        // A customer who bound the mini-program before visiting has no store yet; staff of
-        // any store may find them by their full phone (proof they are at the desk) and claim.
-        cond = cond.add(if phone.is_some() {
-            Condition::any()
-                .add(own)
-                .add(customer::Column::HomeStoreId.is_null())
-        } else {
-            Condition::all().add(own)
-        });
+        cond = cond.add(customer::Column::HomeStoreId.eq(staff.store_id));
     }
-    if let Some(p) = &phone {
-        cond = cond.add(customer::Column::PhoneHash.eq(state.vault.phone_index(p)));
-    } else if let Some(d) = digits.filter(|d| d.len() == 4) {
+    if let Some(d) = digits.filter(|d| d.len() == 4) {
         cond = cond.add(customer::Column::PhoneMasked.like(format!("%****{d}")));
     } else if let Some(t) = text {
         let t: String = t
@@ -636,24 +623,120 @@ pub async fn search(
         .limit(limit + 1)
         .all(&state.db)
         .await?;
-    let more = rows.len() as u64 > limit;
-    let rows: Vec<customer::Model> = rows.into_iter().take(limit as usize).collect();
-    if phone.is_some() {
-        // Looking a person up by their phone is a read of personal data.
-        audit::entry("customer.search_phone")
-            .by(&staff)
-            .store(staff.store_id)
-            .detail(json!({"found": rows.iter().map(|c| c.id).collect::<Vec<_>>()}))
-            .write(&state.db)
-            .await?;
-    }
-    let next_cursor = if more {
-        rows.last().map(|c| c.id)
-    } else {
-        None
-    };
+    let (rows, next_cursor) = paging::split(rows, limit, |c| c.id);
     let items = views(&state.db, rows).await?;
     Ok(HttpResponse::Ok().json(CustomerPage { items, next_cursor }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneRequest {
+    pub phone: String,
+    /// Default `86`.
+    pub country_code: Option<String>,
+}
+
+#[utoipa::path(
+    operation_id = "lookup_customer_by_phone",
+    tag = "customers",
+    request_body = PhoneRequest,
+    responses(
+        (status = 200, description = "The caller's store's customer with this phone, or one without a store yet (who can then be claimed); audited as `customer.search_phone`", body = CustomerPage),
+        (status = 400, body = ErrorEnvelope),
+    ),
+    security(("staff_cookie" = []), ("staff_bearer" = []))
+)]
+#[post("/api/v1/staff/customers/lookup")]
+pub async fn lookup(
+    state: web::Data<AppState>,
+    staff: Staff,
+    body: web::Json<PhoneRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let reach = staff.require(Action::CustomerRead)?;
+    let phone = parse_phone(&body.phone, body.country_code.as_deref())?;
+    let mut select = customer::Entity::find()
+        .filter(customer::Column::PhoneHash.eq(state.vault.phone_index(&phone)));
+    if reach != Reach::Chain {
+        // A customer who bound the mini-program before visiting has no store yet; the full
+        // number, given at the desk, is what lets staff of any store find and claim them.
+        select = select.filter(
+            Condition::any()
+                .add(customer::Column::HomeStoreId.eq(staff.store_id))
+                .add(customer::Column::HomeStoreId.is_null()),
+        );
+    }
+    let rows = select.all(&state.db).await?;
+    // Looking a person up by their phone is a read of personal data.
+    audit::entry("customer.search_phone")
+        .by(&staff)
+        .store(staff.store_id)
+        .detail(json!({"found": rows.iter().map(|c| c.id).collect::<Vec<_>>()}))
+        .write(&state.db)
+        .await?;
+    let items = views(&state.db, rows).await?;
+    Ok(HttpResponse::Ok().json(CustomerPage {
+        items,
+        next_cursor: None,
+    }))
+}
+
+#[utoipa::path(
+    operation_id = "claim_customer",
+    tag = "customers",
+    request_body = PhoneRequest,
+    responses(
+        (status = 200, description = "The customer now belongs to the caller's store", body = CustomerDetail),
+        (status = 403, description = "`permission_denied`", body = ErrorEnvelope),
+        (status = 404, description = "No customer without a store has this phone", body = ErrorEnvelope),
+        (status = 409, description = "`no_own_store`: HQ admins assign stores by editing the customer", body = ErrorEnvelope),
+    ),
+    security(("staff_cookie" = []), ("staff_bearer" = []))
+)]
+#[post("/api/v1/staff/customers/claim")]
+pub async fn claim(
+    state: web::Data<AppState>,
+    staff: Staff,
+    body: web::Json<PhoneRequest>,
+) -> Result<HttpResponse, ApiError> {
+    staff.require(Action::CustomerTransfer)?;
+    let Some(store_id) = staff.store_id else {
+        return Err(ApiError::conflict(
+            "no_own_store",
+            "总部账号不属于门店，请编辑顾客并指定门店",
+        ));
+    };
+    let phone = parse_phone(&body.phone, body.country_code.as_deref())?;
+    let hash = state.vault.phone_index(&phone);
+    let actor = staff.clone();
+    let claimed = db::write(&state.db, move |txn| {
+        Box::pin(async move {
+            // Conditional: of two stores claiming at once, exactly one wins.
+            let done = customer::Entity::update_many()
+                .col_expr(customer::Column::HomeStoreId, Expr::value(store_id))
+                .col_expr(customer::Column::UpdatedAt, Expr::value(Utc::now()))
+                .filter(customer::Column::PhoneHash.eq(&hash))
+                .filter(customer::Column::HomeStoreId.is_null())
+                .exec(txn)
+                .await?;
+            if done.rows_affected != 1 {
+                return Err(ApiError::not_found("待认领的顾客"));
+            }
+            let c = customer::Entity::find()
+                .filter(customer::Column::PhoneHash.eq(&hash))
+                .one(txn)
+                .await?
+                .ok_or_else(|| ApiError::not_found("顾客"))?;
+            audit::entry("customer.claim")
+                .by(&actor)
+                .target("customer", c.id)
+                .store(Some(store_id))
+                .write(txn)
+                .await?;
+            Ok::<_, ApiError>(c)
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(detail_of(&state, &staff, claimed).await?))
 }
 
 // ---------------------------------------------------------------- detail
@@ -708,8 +791,8 @@ pub struct UpdateCustomerRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<i64>)]
     pub consultant_id: Option<Option<i64>>,
-    /// Admins move customers between stores; store staff may only claim a customer without a
-    /// store for their own.
+    /// Admins only: moves the customer to another store (null: no store). Store staff claim a
+    /// customer without a store through `POST /api/v1/staff/customers/claim`.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<i64>)]
     pub home_store_id: Option<Option<i64>>,
@@ -768,19 +851,23 @@ pub async fn update(
     );
     let updated = db::write(&state.db, move |txn| {
         Box::pin(async move {
-            let current = find_customer(txn, id).await?;
+            // Locked (PostgreSQL) so a concurrent move or edit cannot interleave between the
+            // permission check and the write; SQLite's IMMEDIATE transaction already does.
+            let current = customer::Entity::find_by_id(id)
+                .lock_exclusive()
+                .one(txn)
+                .await?
+                .ok_or_else(|| ApiError::not_found("顾客"))?;
             let mut fields: Vec<&str> = Vec::new();
             // Moving stores first: a claim brings the customer into the caller's scope, and
             // every other change is then checked against where the customer will be.
             let mut scope = current.clone();
             if let Some(target) = home_store_id {
+                // Moving between stores is HQ's; store staff claim through `claim`, which asks
+                // for the full phone as proof the customer is at their desk.
                 let reach = actor.require(Action::CustomerTransfer)?;
-                let claim =
-                    current.home_store_id.is_none() && target.is_some() && target == actor.store_id;
-                if reach != Reach::Chain && !claim {
-                    if !actor.covers_store(current.home_store_id) {
-                        return Err(ApiError::not_found("顾客"));
-                    }
+                if reach != Reach::Chain {
+                    actor.require_customer(Action::CustomerRead, &current)?;
                     return Err(ApiError::new(
                         StatusCode::FORBIDDEN,
                         "permission_denied",
@@ -897,7 +984,15 @@ pub async fn update(
             find_customer(txn, id).await
         })
     })
-    .await?;
+    .await;
+    let updated = match (updated, &phone) {
+        (Err(e), Some(p)) if e.code() == "phone_exists" => {
+            // PostgreSQL aborts a transaction at a unique violation; name the existing
+            // customer from outside it.
+            return Err(phone_exists(&state.db, &state.vault.phone_index(p)).await);
+        }
+        (other, _) => other?,
+    };
     Ok(HttpResponse::Ok().json(detail_of(&state, &staff, updated).await?))
 }
 
@@ -1017,6 +1112,8 @@ pub async fn reveal_phone(
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(search)
+        .service(lookup)
+        .service(claim)
         .service(create)
         .service(detail)
         .service(update)

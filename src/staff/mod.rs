@@ -104,44 +104,109 @@ async fn lock_remaining(
     Ok(longest)
 }
 
-/// Counts a failure for the username and the IP; locks whichever reached its limit. Returns
-/// the attempts the username has left (0 when this failure locked something).
-async fn count_failure(
-    state: &AppState,
-    username: &str,
-    ip: &str,
-    staff_id: Option<i64>,
-) -> Result<Option<u32>, ApiError> {
+/// Where a sign-in attempt stands against the limits.
+enum Attempt {
+    /// Within the limits; the username and the IP have this many more tries in the window
+    /// after this one.
+    Allowed { left_user: u32, left_ip: u32 },
+    /// This attempt reached a limit: it is refused without checking the password, and the
+    /// username or IP is now locked.
+    Locked,
+}
+
+/// Counts the attempt against the username and the IP before the password is checked, so
+/// guesses fired at once are all counted before any can be verified; a successful sign-in
+/// gives its count back ([`forgive`]). Reaching a limit locks for `lockout_secs`.
+async fn count_attempt(state: &AppState, username: &str, ip: &str) -> Result<Attempt, ApiError> {
     let s = &state.settings.staff;
     let window = StdDuration::from_secs(s.failure_window_secs);
-    let lockout = StdDuration::from_secs(s.lockout_secs);
     let by_user = state
         .cache
         .incr(&fail_key("user", username), window)
         .await?;
     let by_ip = state.cache.incr(&fail_key("ip", ip), window).await?;
-    let mut locked_now = false;
+    let mut locked = false;
     for (kind, who, count, max) in [
         ("user", username, by_user, s.max_failures_per_username),
         ("ip", ip, by_ip, s.max_failures_per_ip),
     ] {
-        if count >= i64::from(max) {
-            state.cache.set(&lock_key(kind, who), "1", lockout).await?;
-            state.cache.delete(&fail_key(kind, who)).await?;
-            locked_now = true;
-            tracing::warn!(lock = kind, "staff sign-in locked after repeated failures");
-            audit::entry("staff.login_locked")
-                .by_unauthenticated(staff_id, Some(username), Some(ip))
-                .detail(json!({"lock": kind, "failures": count}))
-                .write(&state.db)
-                .await?;
+        // Only the attempt that crosses the limit sets the lock (and says so once).
+        if count > i64::from(max) {
+            lock(state, kind, who, username, ip, max).await?;
         }
+        locked |= count > i64::from(max);
     }
-    if locked_now {
-        return Ok(None);
+    if locked {
+        return Ok(Attempt::Locked);
     }
-    let left = i64::from(s.max_failures_per_username) - by_user;
-    Ok(Some(u32::try_from(left.max(0)).unwrap_or(0)))
+    let left = |max: u32, count: i64| u32::try_from((i64::from(max) - count).max(0)).unwrap_or(0);
+    Ok(Attempt::Allowed {
+        left_user: left(s.max_failures_per_username, by_user),
+        left_ip: left(s.max_failures_per_ip, by_ip),
+    })
+}
+
+/// A successful sign-in was not a failure: the username starts afresh, and the IP gets its
+/// count back (an office of staff signing in each morning never locks itself out).
+async fn forgive(state: &AppState, username: &str, ip: &str) -> Result<(), ApiError> {
+    state.cache.delete(&fail_key("user", username)).await?;
+    state.cache.decr(&fail_key("ip", ip)).await?;
+    Ok(())
+}
+
+/// Locks the username or IP `who` for `lockout_secs`. Its failure counter is cut to the same
+/// lifetime (and written first, so it ends just before the lock): when the lock ends, the
+/// count starts afresh, while attempts already in flight keep counting above the limit.
+async fn lock(
+    state: &AppState,
+    kind: &str,
+    who: &str,
+    username: &str,
+    ip: &str,
+    max: u32,
+) -> Result<(), ApiError> {
+    let lockout = StdDuration::from_secs(state.settings.staff.lockout_secs);
+    state
+        .cache
+        .set(&fail_key(kind, who), &max.to_string(), lockout)
+        .await?;
+    if state
+        .cache
+        .set_nx(&lock_key(kind, who), "1", lockout)
+        .await?
+    {
+        tracing::warn!(lock = kind, "staff sign-in locked after repeated failures");
+        audit::entry("staff.login_locked")
+            .by_unauthenticated(None, Some(username), Some(ip))
+            .detail(json!({"lock": kind, "failures": max}))
+            .write(&state.db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Locks whatever this failure used up (the username's or the IP's last try), so the next
+/// attempt is refused at once; true when something is now locked.
+async fn lock_if_spent(
+    state: &AppState,
+    username: &str,
+    ip: &str,
+    left_user: u32,
+    left_ip: u32,
+) -> Result<bool, ApiError> {
+    let s = &state.settings.staff;
+    let mut locked = false;
+    for (kind, who, left, max) in [
+        ("user", username, left_user, s.max_failures_per_username),
+        ("ip", ip, left_ip, s.max_failures_per_ip),
+    ] {
+        if left > 0 {
+            continue;
+        }
+        locked = true;
+        lock(state, kind, who, username, ip, max).await?;
+    }
+    Ok(locked)
 }
 
 fn session_cookie(state: &AppState, value: String, max_age_secs: i64) -> Cookie<'static> {
@@ -191,6 +256,14 @@ pub async fn login(
     if let Some(left) = lock_remaining(&state, &username, &ip).await? {
         return Err(locked(left));
     }
+    let (left_user, left_ip) = match count_attempt(&state, &username, &ip).await? {
+        Attempt::Allowed { left_user, left_ip } => (left_user, left_ip),
+        Attempt::Locked => {
+            return Err(locked(StdDuration::from_secs(
+                state.settings.staff.lockout_secs,
+            )))
+        }
+    };
     let account = staff::Entity::find()
         .filter(staff::Column::Username.eq(&username))
         .one(&state.db)
@@ -200,19 +273,28 @@ pub async fn login(
         account.as_ref().map(|a| a.password_hash.clone()),
     )
     .await;
-    let Some(account) = account.filter(|_| ok) else {
-        let staff_id = None;
+    let (account, known) = if ok { (account, None) } else { (None, account) };
+    let Some(account) = account else {
+        // An unknown "username" may well be a password typed into the wrong box: only names
+        // of real accounts go into the trail.
+        let known = known.as_ref();
         audit::entry("staff.login_failed")
-            .by_unauthenticated(staff_id, Some(&username), Some(&ip))
+            .by_unauthenticated(
+                known.map(|a| a.id),
+                known.map(|a| a.username.as_str()),
+                Some(&ip),
+            )
+            .detail(json!({"known_username": known.is_some()}))
             .write(&state.db)
             .await?;
-        return match count_failure(&state, &username, &ip, staff_id).await? {
-            Some(left) => Err(invalid_credentials(left)),
-            None => Err(locked(StdDuration::from_secs(
+        if lock_if_spent(&state, &username, &ip, left_user, left_ip).await? {
+            return Err(locked(StdDuration::from_secs(
                 state.settings.staff.lockout_secs,
-            ))),
-        };
+            )));
+        }
+        return Err(invalid_credentials(left_user));
     };
+    forgive(&state, &username, &ip).await?;
     let store_active = match account.store_id {
         None => true,
         Some(id) => store::Entity::find_by_id(id)
@@ -221,6 +303,11 @@ pub async fn login(
             .is_some_and(|s| s.active),
     };
     if !account.active || !store_active {
+        audit::entry("staff.login_refused_disabled")
+            .by_unauthenticated(Some(account.id), Some(&account.username), Some(&ip))
+            .store(account.store_id)
+            .write(&state.db)
+            .await?;
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "account_disabled",

@@ -137,6 +137,28 @@ async fn the_counter_window_starts_at_the_first_increment_and_then_resets() {
 }
 
 #[tokio::test]
+async fn giving_back_a_count_keeps_the_window_and_never_goes_below_zero() {
+    let cache = test_cache().await;
+    assert_eq!(cache.decr("absent").await.unwrap(), 0);
+    assert!(
+        cache.get("absent").await.unwrap().is_none(),
+        "decr created a key"
+    );
+    cache.incr("attempts", MINUTE).await.unwrap();
+    cache.incr("attempts", MINUTE).await.unwrap();
+    let before = cache.ttl("attempts").await.unwrap().unwrap();
+    assert_eq!(cache.decr("attempts").await.unwrap(), 1);
+    assert_eq!(cache.decr("attempts").await.unwrap(), 0);
+    assert_eq!(cache.decr("attempts").await.unwrap(), 0);
+    let after = cache.ttl("attempts").await.unwrap().unwrap();
+    assert!(
+        after <= before && after > Duration::from_secs(50),
+        "{after:?}"
+    );
+    assert_eq!(cache.incr("attempts", MINUTE).await.unwrap(), 1);
+}
+
+#[tokio::test]
 async fn incrementing_a_non_number_is_an_error_and_changes_nothing() {
     let cache = test_cache().await;
     cache.set("word", "abc", MINUTE).await.unwrap();

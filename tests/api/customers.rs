@@ -143,6 +143,10 @@ async fn every_store_role_sees_only_its_store_and_gets_nothing_of_another_store_
                 .await,
             s.get("/api/v1/staff/customers?q=赵").await,
             s.get("/api/v1/staff/customers?q=4444").await,
+            s.post("/api/v1/staff/customers/lookup", json!({"phone": Y_PHONE}))
+                .await,
+            s.post("/api/v1/staff/customers/claim", json!({"phone": Y_PHONE}))
+                .await,
         ] {
             assert!(matches!(reply.status, 403 | 404 | 200), "{who}: {reply:?}");
             assert!(
@@ -550,21 +554,38 @@ async fn search_finds_by_name_last_digits_full_phone_and_tag_and_shows_only_mask
     assert_eq!(ids(&by_tail), vec![ch.x]);
     let by_phone = ch
         .manager_a
-        .get(&format!("/api/v1/staff/customers?phone={X_PHONE}"))
+        .post(
+            "/api/v1/staff/customers/lookup",
+            json!({"phone": "138 1111 2222"}),
+        )
         .await;
     assert_eq!(ids(&by_phone), vec![ch.x]);
-    let by_q_phone = ch
+    let by_b = ch
+        .manager_b
+        .post("/api/v1/staff/customers/lookup", json!({"phone": X_PHONE}))
+        .await;
+    assert!(ids(&by_b).is_empty(), "{by_b:?}");
+    // A full number never goes into a URL, where proxies and browser history keep it.
+    let in_url = ch
         .manager_a
         .get(&format!("/api/v1/staff/customers?q={X_PHONE}"))
         .await;
-    assert_eq!(ids(&by_q_phone), vec![ch.x]);
+    assert_eq!(
+        (in_url.status, in_url.body["error"]["field"].as_str()),
+        (400, Some("q"))
+    );
+    let unknown = ch
+        .manager_a
+        .get(&format!("/api/v1/staff/customers?phone={X_PHONE}"))
+        .await;
+    assert_eq!(unknown.status, 400);
     let by_tag = ch.manager_a.get("/api/v1/staff/customers?tag=怕疼").await;
     assert_eq!(ids(&by_tag), vec![ch.x]);
     assert!(ids(&ch.manager_a.get("/api/v1/staff/customers?tag=VIP").await).is_empty());
     let mine = ch.c1.get("/api/v1/staff/customers?mine=true").await;
     assert_eq!(ids(&mine), vec![ch.x]);
     assert!(ids(&ch.c2.get("/api/v1/staff/customers?mine=true").await).is_empty());
-    for page in [&by_name, &by_tail, &by_phone, &by_q_phone, &by_tag] {
+    for page in [&by_name, &by_tail, &by_phone, &by_tag] {
         assert!(!page.text.contains(X_PHONE), "{page:?}");
         assert_eq!(page.body["items"][0]["phone_masked"], "138****2222");
     }
@@ -627,12 +648,25 @@ async fn a_customer_who_bound_the_mini_program_first_is_found_by_full_phone_and_
             .status,
         404
     );
-    // ...but found by the full phone the customer gives at the desk, and claimed.
+    // ...nor claimable by id...
+    let by_id = ch
+        .desk_a
+        .patch(
+            &format!("/api/v1/staff/customers/{}", pooled.id),
+            json!({"home_store_id": ch.store_a}),
+        )
+        .await;
+    assert!(matches!(by_id.status, 403 | 404), "{by_id:?}");
+    // ...but found by the full phone the customer gives at the desk, and claimed with it.
     let found = ch
         .desk_a
-        .get("/api/v1/staff/customers?phone=13500005555")
+        .post(
+            "/api/v1/staff/customers/lookup",
+            json!({"phone": "13500005555"}),
+        )
         .await;
     assert_eq!(ids(&found), vec![pooled.id]);
+    assert!(found.body["items"][0]["home_store_id"].is_null());
     let dup = ch
         .desk_a
         .post(
@@ -641,24 +675,66 @@ async fn a_customer_who_bound_the_mini_program_first_is_found_by_full_phone_and_
         )
         .await;
     assert_eq!(dup.code(), "phone_exists");
-    let claim = ch
-        .desk_a
+    // Two stores claim at once: one wins.
+    let (a, b) = tokio::join!(
+        ch.desk_a.post(
+            "/api/v1/staff/customers/claim",
+            json!({"phone": "13500005555"})
+        ),
+        ch.manager_b.post(
+            "/api/v1/staff/customers/claim",
+            json!({"phone": "13500005555"})
+        ),
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 404], "{a:?} {b:?}");
+    let (winner, winner_store, loser) = if a.status == 200 {
+        (&ch.desk_a, ch.store_a, &ch.manager_b)
+    } else {
+        (&ch.manager_b, ch.store_b, &ch.desk_a)
+    };
+    let claimed = winner
+        .get(&format!("/api/v1/staff/customers/{}", pooled.id))
+        .await;
+    assert_eq!(claimed.body["home_store_id"], winner_store);
+    assert_eq!(
+        loser
+            .get(&format!("/api/v1/staff/customers/{}", pooled.id))
+            .await
+            .status,
+        404
+    );
+    let named = winner
         .patch(
             &format!("/api/v1/staff/customers/{}", pooled.id),
-            json!({"home_store_id": ch.store_a, "name": "钱多多"}),
+            json!({"name": "钱多多"}),
         )
         .await;
-    assert_eq!(claim.status, 200, "{claim:?}");
-    assert_eq!(claim.body["home_store_id"], ch.store_a);
-    // Once claimed it is A's: B can no longer claim it.
-    let late = ch
-        .manager_b
-        .patch(
-            &format!("/api/v1/staff/customers/{}", pooled.id),
-            json!({"home_store_id": ch.store_b}),
+    assert_eq!(named.status, 200, "{named:?}");
+    // The consultant role cannot claim; HQ is told to edit instead.
+    let c = ch
+        .c1
+        .post(
+            "/api/v1/staff/customers/claim",
+            json!({"phone": "13500005555"}),
         )
         .await;
-    assert_eq!(late.status, 404, "{late:?}");
+    assert_eq!(c.code(), "permission_denied");
+    let hq = ch
+        .admin
+        .post(
+            "/api/v1/staff/customers/claim",
+            json!({"phone": "13500005555"}),
+        )
+        .await;
+    assert_eq!(hq.code(), "no_own_store");
+    let claims = audit_log::Entity::find()
+        .filter(audit_log::Column::Action.eq("customer.claim"))
+        .count(&ch.app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(claims, 1);
 }
 
 #[tokio::test]
@@ -701,7 +777,7 @@ async fn no_response_but_the_reveal_holds_a_full_phone_and_each_detail_read_and_
     seen.push(ch.admin.get("/api/v1/staff/audit-log?limit=200").await);
     seen.push(
         ch.admin
-            .get(&format!("/api/v1/staff/customers?phone={X_PHONE}"))
+            .post("/api/v1/staff/customers/lookup", json!({"phone": X_PHONE}))
             .await,
     );
     for r in &seen {

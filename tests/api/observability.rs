@@ -79,6 +79,8 @@ async fn the_openapi_document_is_openapi_3_and_lists_every_route() {
         "/api/v1/staff/accounts/{id}",
         "/api/v1/staff/accounts/{id}/reset-password",
         "/api/v1/staff/customers",
+        "/api/v1/staff/customers/lookup",
+        "/api/v1/staff/customers/claim",
         "/api/v1/staff/customers/{id}",
         "/api/v1/staff/customers/{id}/notes",
         "/api/v1/staff/customers/{id}/reveal-phone",

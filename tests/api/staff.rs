@@ -632,3 +632,27 @@ async fn the_first_admin_is_created_from_the_shell_on_a_fresh_installation() {
     assert_eq!(r.body["staff"]["role"], "admin");
     assert!(r.body["staff"]["store_id"].is_null());
 }
+
+#[tokio::test]
+async fn wrong_passwords_fired_at_once_still_lock_and_none_slips_through() {
+    let app = spawn_app_with(|s| s.staff.lockout_secs = 60).await;
+    create_staff(&app, "hq", "admin", None).await;
+    // Thirty guesses at once, the right password hidden among them after the tenth wrong one
+    // cannot be told apart by the server: the counter is one atomic increment in the cache.
+    let guesses = (0..30).map(|_| {
+        let app = &app;
+        async move { staff_login_raw(app, "hq", "Wrong-Password-1").await }
+    });
+    let replies = futures_util::future::join_all(guesses).await;
+    assert!(
+        replies.iter().all(|r| matches!(r.status, 401 | 429)),
+        "{replies:?}"
+    );
+    let wrong = replies.iter().filter(|r| r.status == 401).count();
+    assert!(
+        wrong <= 9,
+        "{wrong} wrong passwords were answered without a lock"
+    );
+    let right = staff_login_raw(&app, "hq", STAFF_PASSWORD).await;
+    assert_eq!(right.code(), "login_locked");
+}
