@@ -614,6 +614,17 @@ mod tests {
     }
 
     #[test]
+    fn only_the_entry_the_trusted_proxy_appended_counts_as_the_client() {
+        use actix_web::test::TestRequest;
+        let req = TestRequest::default()
+            .insert_header(("x-forwarded-for", "1.2.3.4, 10.0.0.7"))
+            .peer_addr("192.168.1.1:5000".parse().unwrap())
+            .to_http_request();
+        assert_eq!(client_ip(&req, true).as_deref(), Some("10.0.0.7"));
+        assert_eq!(client_ip(&req, false).as_deref(), Some("192.168.1.1"));
+    }
+
+    #[test]
     fn password_strength_rules() {
         assert!(check_password_strength("short1A!", "x").is_err());
         assert!(check_password_strength("alllowercaseletters", "x").is_err());

@@ -559,6 +559,10 @@ async fn the_audit_log_is_for_admins_filters_and_cannot_be_rewritten() {
         .execute_unprepared("DELETE FROM audit_log")
         .await;
     assert!(erase.is_err(), "the audit log accepted a DELETE");
+    if app.state.db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        let truncate = app.state.db.execute_unprepared("TRUNCATE audit_log").await;
+        assert!(truncate.is_err(), "the audit log accepted a TRUNCATE");
+    }
     assert_eq!(
         audit_log::Entity::find()
             .count(&app.state.db)
