@@ -53,6 +53,14 @@ impl Entry {
         self
     }
 
+    /// The signed-in caller, or the command line when there is none.
+    pub fn by_staff_or_shell(self, staff: Option<&Staff>) -> Self {
+        match staff {
+            Some(s) => self.by(s),
+            None => self.by_unauthenticated(None, Some("(command line)"), None),
+        }
+    }
+
     /// For events without a signed-in caller (a failed sign-in, the command line).
     pub fn by_unauthenticated(
         mut self,

@@ -6,16 +6,14 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::{web, FromRequest, HttpRequest};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
 use entity::{member_session, wechat_account};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
 };
-use sha2::{Digest, Sha256};
 
+use super::{bearer, random_token, sha256_hex};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -31,25 +29,17 @@ pub struct Member {
     pub account: wechat_account::Model,
 }
 
-fn hash_token(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// Opens a session for the account; returns the token (shown once) and its expiry.
 pub async fn open_session(
     db: &impl ConnectionTrait,
     account_id: i64,
 ) -> Result<(String, DateTime<Utc>), DbErr> {
-    let bytes: [u8; 32] = rand::random();
-    let token = URL_SAFE_NO_PAD.encode(bytes);
+    let token = random_token();
     let now = Utc::now();
     let expires_at = now + Duration::days(SESSION_DAYS);
     member_session::ActiveModel {
         wechat_account_id: Set(account_id),
-        token_hash: Set(hash_token(&token)),
+        token_hash: Set(sha256_hex(&token)),
         expires_at: Set(expires_at),
         revoked_at: Set(None),
         created_at: Set(now),
@@ -70,17 +60,10 @@ pub async fn revoke_session(db: &impl ConnectionTrait, session_id: i64) -> Resul
     Ok(())
 }
 
-fn bearer(req: &HttpRequest) -> Option<String> {
-    let value = req.headers().get("authorization")?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
-        .then(|| token.trim().to_string())
-}
-
 async fn authenticate(state: &AppState, token: &str) -> Result<Member, ApiError> {
     let now = Utc::now();
     let Some(session) = member_session::Entity::find()
-        .filter(member_session::Column::TokenHash.eq(hash_token(token)))
+        .filter(member_session::Column::TokenHash.eq(sha256_hex(token)))
         .filter(member_session::Column::RevokedAt.is_null())
         .filter(member_session::Column::ExpiresAt.gt(now))
         .one(&state.db)

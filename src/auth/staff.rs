@@ -11,8 +11,6 @@ use actix_web::{web, FromRequest, HttpRequest};
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
 use entity::{customer, staff, staff_session, store};
 use sea_orm::sea_query::Expr;
@@ -20,9 +18,9 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
 };
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::{bearer, random_token, sha256_hex};
 use crate::config::StaffSettings;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -314,18 +312,6 @@ pub async fn verify_password(password: String, stored: Option<String>) -> bool {
 
 // ---------------------------------------------------------------- sessions
 
-pub fn sha256_hex(value: &str) -> String {
-    Sha256::digest(value.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-fn random_token() -> String {
-    let bytes: [u8; 32] = rand::random();
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, utoipa::ToSchema, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionKind {
@@ -442,16 +428,8 @@ enum Credential {
 
 fn credential(req: &HttpRequest) -> Option<Credential> {
     // A bearer header wins: a browser never sends one by itself, so it needs no CSRF token.
-    if let Some(value) = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-    {
-        if let Some((scheme, token)) = value.split_once(' ') {
-            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() {
-                return Some(Credential::Bearer(token.trim().to_string()));
-            }
-        }
+    if let Some(token) = bearer(req) {
+        return Some(Credential::Bearer(token));
     }
     req.cookie(SESSION_COOKIE)
         .map(|c| c.value().to_string())

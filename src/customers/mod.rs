@@ -13,7 +13,7 @@ use entity::{customer, customer_note, customer_tag, staff, store, wechat_account
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
@@ -291,6 +291,13 @@ async fn check_referrer(
     Ok(())
 }
 
+/// Raised inside a write transaction; the handler turns it into [`phone_exists`] outside it,
+/// where the existing customer can be read (PostgreSQL aborts a transaction at a unique
+/// violation, so reading inside would fail there).
+fn phone_taken() -> ApiError {
+    ApiError::conflict("phone_exists", "该手机号已登记为其他顾客")
+}
+
 /// 409 naming the customer who already has this phone, masked.
 async fn phone_exists(db: &impl ConnectionTrait, phone_hash: &str) -> ApiError {
     let existing = customer::Entity::find()
@@ -312,10 +319,6 @@ async fn phone_exists(db: &impl ConnectionTrait, phone_hash: &str) -> ApiError {
         );
     }
     e
-}
-
-fn is_unique_violation(e: &DbErr) -> bool {
-    matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 
 async fn replace_tags(
@@ -432,7 +435,7 @@ pub async fn create(
                 .await?
                 .is_some()
             {
-                return Err(phone_exists(txn, &phone_hash).await);
+                return Err(phone_taken());
             }
             let now = Utc::now();
             let inserted = customer::ActiveModel {
@@ -457,9 +460,7 @@ pub async fn create(
                 Ok(c) => c,
                 // The unique index on the phone hash is the arbiter, also between two desks
                 // registering the same walk-in at once.
-                Err(e) if is_unique_violation(&e) => {
-                    return Err(phone_exists(txn, &phone_hash).await)
-                }
+                Err(e) if db::is_unique_violation(&e) => return Err(phone_taken()),
                 Err(e) => return Err(e.into()),
             };
             replace_tags(txn, created.id, &tags).await?;
@@ -475,9 +476,7 @@ pub async fn create(
     .await;
     let created = match created {
         Err(e) if e.code() == "phone_exists" => {
-            // Re-read outside the rolled-back transaction so the existing customer is named.
-            let hash = state.vault.phone_index(&phone);
-            return Err(phone_exists(&state.db, &hash).await);
+            return Err(phone_exists(&state.db, &state.vault.phone_index(&phone)).await);
         }
         other => other?,
     };
@@ -919,7 +918,7 @@ pub async fn update(
                     .await?
                     .is_some()
                 {
-                    return Err(phone_exists(txn, hash).await);
+                    return Err(phone_taken());
                 }
             }
             if let Some(Some(rid)) = referrer_id {
@@ -963,13 +962,13 @@ pub async fn update(
                 update = update.col_expr(customer::Column::ReferrerId, Expr::value(v));
                 fields.push("referrer_id");
             }
-            if let Err(e) = update.exec(txn).await {
-                if is_unique_violation(&e) {
-                    let hash = phone_fields.map(|f| f.0).unwrap_or_default();
-                    return Err(phone_exists(txn, &hash).await);
+            update.exec(txn).await.map_err(|e| {
+                if db::is_unique_violation(&e) {
+                    phone_taken()
+                } else {
+                    e.into()
                 }
-                return Err(e.into());
-            }
+            })?;
             if let Some(t) = &tags {
                 replace_tags(txn, id, t).await?;
                 fields.push("tags");
@@ -987,8 +986,6 @@ pub async fn update(
     .await;
     let updated = match (updated, &phone) {
         (Err(e), Some(p)) if e.code() == "phone_exists" => {
-            // PostgreSQL aborts a transaction at a unique violation; name the existing
-            // customer from outside it.
             return Err(phone_exists(&state.db, &state.vault.phone_index(p)).await);
         }
         (other, _) => other?,

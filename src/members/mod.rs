@@ -12,7 +12,6 @@ use entity::{consent_record, customer, wechat_account};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, Set,
-    SqlErr,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -269,10 +268,6 @@ pub struct PhoneResponse {
     pub linked_existing_customer: bool,
 }
 
-fn is_unique_violation(e: &DbErr) -> bool {
-    matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
-}
-
 fn already_bound() -> ApiError {
     ApiError::conflict(
         "already_bound",
@@ -286,7 +281,7 @@ fn phone_taken() -> ApiError {
 
 /// A unique index refusing a write here means another account won the race for this phone.
 fn taken_or_internal(e: DbErr) -> ApiError {
-    if is_unique_violation(&e) {
+    if db::is_unique_violation(&e) {
         phone_taken()
     } else {
         e.into()

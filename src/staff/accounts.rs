@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use entity::{staff, store};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Set, SqlErr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, Set,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -146,26 +146,45 @@ pub async fn create_account(
             }
             .insert(txn)
             .await
-            .map_err(|e| match e.sql_err() {
-                Some(SqlErr::UniqueConstraintViolation(_)) => {
+            .map_err(|e| {
+                if db::is_unique_violation(&e) {
                     ApiError::conflict("username_taken", "该用户名已被使用")
+                } else {
+                    e.into()
                 }
-                _ => e.into(),
             })?;
-            let mut entry = audit::entry("staff.create")
+            audit::entry("staff.create")
+                .by_staff_or_shell(actor.as_ref())
                 .target("staff", created.id)
                 .store(created.store_id)
-                .detail(json!({"role": created.role, "username": created.username}));
-            entry = match &actor {
-                Some(a) => entry.by(a),
-                None => entry.by_unauthenticated(None, Some("(command line)"), None),
-            };
-            entry.write(txn).await?;
+                .detail(json!({"role": created.role, "username": created.username}))
+                .write(txn)
+                .await?;
             Ok::<_, ApiError>(created)
         })
     })
     .await?;
     Ok((created, generated))
+}
+
+/// Stores a new password hash and ends the account's sessions but `keep` (the caller's own,
+/// when they changed their own password).
+pub async fn set_password_hash(
+    txn: &impl ConnectionTrait,
+    staff_id: i64,
+    hash: String,
+    keep: Option<i64>,
+) -> Result<(), DbErr> {
+    let now = Utc::now();
+    staff::Entity::update_many()
+        .col_expr(staff::Column::PasswordHash, Expr::value(hash))
+        .col_expr(staff::Column::PasswordChangedAt, Expr::value(now))
+        .col_expr(staff::Column::UpdatedAt, Expr::value(now))
+        .filter(staff::Column::Id.eq(staff_id))
+        .exec(txn)
+        .await?;
+    revoke_sessions_of(txn, vec![staff_id], keep).await?;
+    Ok(())
 }
 
 /// Sets a new password (generated when `None`) and ends the account's sessions.
@@ -182,24 +201,13 @@ pub async fn reset_password(
     let actor = actor.cloned();
     db::write(db, move |txn| {
         Box::pin(async move {
-            let now = Utc::now();
-            staff::Entity::update_many()
-                .col_expr(staff::Column::PasswordHash, Expr::value(hash))
-                .col_expr(staff::Column::PasswordChangedAt, Expr::value(now))
-                .col_expr(staff::Column::UpdatedAt, Expr::value(now))
-                .filter(staff::Column::Id.eq(id))
-                .exec(txn)
-                .await?;
-            revoke_sessions_of(txn, vec![id], None).await?;
-            let entry = audit::entry("staff.reset_password")
+            set_password_hash(txn, id, hash, None).await?;
+            audit::entry("staff.reset_password")
+                .by_staff_or_shell(actor.as_ref())
                 .target("staff", id)
-                .store(store_id);
-            match &actor {
-                Some(a) => entry.by(a),
-                None => entry.by_unauthenticated(None, Some("(command line)"), None),
-            }
-            .write(txn)
-            .await?;
+                .store(store_id)
+                .write(txn)
+                .await?;
             Ok::<_, ApiError>(())
         })
     })

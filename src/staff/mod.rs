@@ -11,7 +11,6 @@ use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use entity::{staff, store};
-use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -19,7 +18,7 @@ use utoipa::ToSchema;
 
 use crate::auth::staff::{
     check_password_strength, client_ip, hash_password, open_session, revoke_session,
-    revoke_sessions_of, verify_password, Role, SessionKind, Staff, SESSION_COOKIE,
+    verify_password, Role, SessionKind, Staff, SESSION_COOKIE,
 };
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::state::AppState;
@@ -91,13 +90,8 @@ async fn lock_remaining(
 ) -> Result<Option<StdDuration>, ApiError> {
     let mut longest = None;
     for key in [lock_key("user", username), lock_key("ip", ip)] {
-        if state.cache.get(&key).await?.is_some() {
-            // A lock without a TTL cannot exist (set with one), but never report zero.
-            let ttl = state
-                .cache
-                .ttl(&key)
-                .await?
-                .unwrap_or(StdDuration::from_secs(1));
+        // Locks are always set with a TTL, so "no TTL" means "no lock".
+        if let Some(ttl) = state.cache.ttl(&key).await? {
             longest = Some(longest.map_or(ttl, |l: StdDuration| l.max(ttl)));
         }
     }
@@ -454,15 +448,7 @@ pub async fn change_password(
     let hash = hash_password(body.new_password).await?;
     db::write(&state.db, move |txn| {
         Box::pin(async move {
-            let now = Utc::now();
-            staff::Entity::update_many()
-                .col_expr(staff::Column::PasswordHash, Expr::value(hash))
-                .col_expr(staff::Column::PasswordChangedAt, Expr::value(now))
-                .col_expr(staff::Column::UpdatedAt, Expr::value(now))
-                .filter(staff::Column::Id.eq(staff.id))
-                .exec(txn)
-                .await?;
-            revoke_sessions_of(txn, vec![staff.id], Some(staff.session_id)).await?;
+            accounts::set_password_hash(txn, staff.id, hash, Some(staff.session_id)).await?;
             audit::entry("staff.change_password")
                 .by(&staff)
                 .target("staff", staff.id)
