@@ -21,6 +21,71 @@ pub struct Settings {
     pub wechat: WechatSettings,
     pub security: SecuritySettings,
     pub staff: StaffSettings,
+    pub loyalty: LoyaltySettings,
+}
+
+/// Points, tiers and their clocks (DESIGN sections 3 and 4). The rules page members read is
+/// generated from these same values.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoyaltySettings {
+    /// The zone of business dates: birthdays, member days, expiry dates, "today".
+    pub timezone: String,
+    /// Enrol a customer automatically on their first paid consumption.
+    pub auto_enrol: bool,
+    /// Points per whole yuan paid, before the tier multiplier and bonuses.
+    pub points_per_yuan: i64,
+    /// Earned points expire this many months after the day they were earned.
+    pub points_validity_months: u32,
+    /// 200 means x2 in the member's birthday month.
+    pub birthday_multiplier_pct: i64,
+    /// 200 means x2 on member days.
+    pub member_day_multiplier_pct: i64,
+    /// Days of the month that are member days (会员日).
+    pub member_days: Vec<u32>,
+    pub checkin_points: i64,
+    /// Credited to the referrer on the referred customer's first paid consumption.
+    pub referral_points: i64,
+    /// Referral credits per referrer per calendar month.
+    pub referral_monthly_cap: u32,
+    /// An upgraded or renewed tier lasts this long.
+    pub tier_validity_months: u32,
+    /// Members with points expiring within this many days get a reminder.
+    pub expiry_reminder_days: u32,
+    /// Members whose tier ends within this many days without meeting it get a reminder.
+    pub retention_reminder_days: u32,
+    /// How far in the past a consumption's `occurred_at` may lie (late POS postings).
+    pub max_backdate_days: u32,
+    /// Lifetime of a cached membership card; every change invalidates it sooner.
+    pub card_cache_secs: u64,
+}
+
+impl Default for LoyaltySettings {
+    fn default() -> Self {
+        Self {
+            timezone: "Asia/Shanghai".into(),
+            auto_enrol: false,
+            points_per_yuan: 1,
+            points_validity_months: 12,
+            birthday_multiplier_pct: 200,
+            member_day_multiplier_pct: 200,
+            member_days: vec![7],
+            checkin_points: 10,
+            referral_points: 500,
+            referral_monthly_cap: 10,
+            tier_validity_months: 12,
+            expiry_reminder_days: 30,
+            retention_reminder_days: 30,
+            max_backdate_days: 30,
+            card_cache_secs: 300,
+        }
+    }
+}
+
+impl LoyaltySettings {
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.timezone.parse().unwrap_or(chrono_tz::Asia::Shanghai)
+    }
 }
 
 /// Staff sign-in, sessions and what roles may see (DESIGN section 8).
@@ -305,6 +370,35 @@ impl Settings {
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.database.kind()?;
+        let l = &self.loyalty;
+        if l.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(ConfigError::Invalid(format!(
+                "loyalty.timezone {:?} is not an IANA zone such as Asia/Shanghai",
+                l.timezone
+            )));
+        }
+        if !(1..=3600).contains(&l.card_cache_secs) {
+            return Err(ConfigError::Invalid(
+                "loyalty.card_cache_secs must be between 1 and 3600".into(),
+            ));
+        }
+        if l.member_days.iter().any(|d| !(1..=31).contains(d)) {
+            return Err(ConfigError::Invalid(
+                "loyalty.member_days must be days of the month (1-31)".into(),
+            ));
+        }
+        if l.points_per_yuan < 0
+            || l.checkin_points < 0
+            || l.referral_points < 0
+            || l.birthday_multiplier_pct < 100
+            || l.member_day_multiplier_pct < 100
+            || l.points_validity_months == 0
+            || l.tier_validity_months == 0
+        {
+            return Err(ConfigError::Invalid(
+                "loyalty: points must not be negative, multipliers at least 100 and validities at least one month".into(),
+            ));
+        }
         if self.database.max_connections == 0 {
             return Err(ConfigError::Invalid(
                 "database.max_connections must be at least 1".into(),

@@ -13,6 +13,9 @@ struct Cli {
     /// TOML settings file; `MEMBERHUB_*` environment variables override it.
     #[arg(long, env = "MEMBERHUB_CONFIG", global = true)]
     config: Option<PathBuf>,
+    /// Load the demo chain into an empty database before serving (see `memberhub demo`).
+    #[arg(long)]
+    demo: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -28,6 +31,28 @@ enum Command {
         #[command(subcommand)]
         command: StaffCommand,
     },
+    /// Run a nightly job now (each is idempotent: a second run for the same day changes
+    /// nothing).
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
+    /// Load a demo chain (stores, staff, customers, members, a year of consumptions, rewards)
+    /// into an empty database and print the staff sign-ins.
+    Demo,
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// points-expiry, points-expiry-reminders or tier-retention.
+    Run {
+        name: String,
+        /// The business date to run for (YYYY-MM-DD); default today in the business zone.
+        #[arg(long)]
+        date: Option<chrono::NaiveDate>,
+    },
+    /// The jobs there are.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -74,7 +99,10 @@ async fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let outcome = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve if cli.demo => serve_demo(settings).await,
         Command::Serve => serve(settings).await,
+        Command::Jobs { command } => jobs(settings, command).await,
+        Command::Demo => demo(settings).await,
         Command::Migrate => migrate(settings).await,
         Command::Staff { command } => staff(settings, command).await,
     };
@@ -90,6 +118,52 @@ async fn main() -> ExitCode {
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let app = Application::build(settings).await?;
     startup::serve(app).await?;
+    Ok(())
+}
+
+async fn serve_demo(settings: Settings) -> anyhow::Result<()> {
+    demo(settings.clone()).await?;
+    serve(settings).await
+}
+
+async fn cache_for(settings: &Settings) -> anyhow::Result<memberhub::cache::Cache> {
+    memberhub::cache::Cache::connect(&settings.redis)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot connect to the cache: {e}"))
+}
+
+async fn demo(settings: Settings) -> anyhow::Result<()> {
+    let conn = db::connect(&settings.database).await?;
+    db::migrate(&conn).await?;
+    let cache = cache_for(&settings).await?;
+    match memberhub::demo::load(&conn, &cache, &settings).await? {
+        Some(report) => println!("{report}"),
+        None => println!("the database already holds customers; demo data not loaded"),
+    }
+    Ok(())
+}
+
+async fn jobs(settings: Settings, command: JobsCommand) -> anyhow::Result<()> {
+    use memberhub::loyalty::jobs::{self, JobContext};
+    match command {
+        JobsCommand::List => {
+            for name in jobs::JOBS {
+                println!("{name}");
+            }
+        }
+        JobsCommand::Run { name, date } => {
+            let conn = db::connect(&settings.database).await?;
+            db::migrate(&conn).await?;
+            let cache = cache_for(&settings).await?;
+            let ctx = JobContext {
+                db: &conn,
+                cache: &cache,
+                settings: &settings,
+            };
+            let report = jobs::run(&ctx, &name, date).await.map_err(cli_error)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+    }
     Ok(())
 }
 

@@ -234,6 +234,7 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .configure(crate::staff::routes)
         .configure(crate::customers::routes)
         .configure(crate::audit::routes)
+        .configure(crate::loyalty::routes)
         .configure(crate::wechat::subscriptions::routes)
         .configure(crate::wechat::push::routes);
 }

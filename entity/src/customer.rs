@@ -20,6 +20,12 @@ pub struct Model {
     /// The customer who referred this one.
     pub referrer_id: Option<i64>,
     pub created_by_staff_id: Option<i64>,
+    /// Paid visits, net of fully refunded ones.
+    pub visit_count: i32,
+    /// Paid minus refunded, in fen, over all time.
+    pub lifetime_spend_fen: i64,
+    pub first_visit_at: Option<DateTimeUtc>,
+    pub last_visit_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

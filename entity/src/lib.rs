@@ -1,17 +1,30 @@
 //! SeaORM entities, one file per table. The schema itself lives in `migration/`.
 
 pub mod audit_log;
+pub mod checkin;
 pub mod consent_record;
+pub mod consumption;
+pub mod consumption_refund;
 pub mod customer;
 pub mod customer_note;
 pub mod customer_tag;
+pub mod idempotency_key;
+pub mod member;
 pub mod member_session;
+pub mod outbox_message;
+pub mod points_draw;
+pub mod points_entry;
+pub mod points_lot;
 pub mod prelude;
+pub mod referral_credit;
+pub mod reward;
 pub mod setting;
 pub mod staff;
 pub mod staff_session;
 pub mod store;
 pub mod subscription_accept;
 pub mod subscription_quota;
+pub mod tier;
+pub mod voucher;
 pub mod wechat_account;
 pub mod wechat_push_event;

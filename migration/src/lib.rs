@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_create_store_and_setting;
 mod m20261122_000002_create_member_identity;
 mod m20261123_000003_create_staff_and_customer_records;
+mod m20261123_000004_create_loyalty;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_create_store_and_setting::Migration),
             Box::new(m20261122_000002_create_member_identity::Migration),
             Box::new(m20261123_000003_create_staff_and_customer_records::Migration),
+            Box::new(m20261123_000004_create_loyalty::Migration),
         ]
     }
 }

@@ -89,6 +89,24 @@ pub enum Action {
     StaffRead,
     StaffManage,
     AuditRead,
+    /// Enrol a customer as a member at the desk.
+    MemberEnrol,
+    /// Record a consumption (and earn its points).
+    ConsumptionRecord,
+    /// Refund a consumption (and reverse its points).
+    ConsumptionRefund,
+    /// Add or remove points by hand, with a reason; audited.
+    PointsAdjust,
+    /// Set a member's tier by hand (a floor until its end date).
+    TierOverride,
+    /// Edit the tier table.
+    TierManage,
+    /// Edit the rewards catalogue.
+    RewardManage,
+    /// Verify (核销) a voucher at the desk.
+    VoucherVerify,
+    /// Run a nightly job now.
+    JobRun,
 }
 
 /// How far a grant reaches.
@@ -120,6 +138,25 @@ const PERMISSIONS: &[(Role, Action, Reach)] = {
         (Admin, StaffRead, Chain),
         (Admin, StaffManage, Chain),
         (Admin, AuditRead, Chain),
+        (Admin, MemberEnrol, Chain),
+        (Admin, ConsumptionRecord, Chain),
+        (Admin, ConsumptionRefund, Chain),
+        (Admin, PointsAdjust, Chain),
+        (Admin, TierOverride, Chain),
+        (Admin, TierManage, Chain),
+        (Admin, RewardManage, Chain),
+        (Admin, VoucherVerify, Chain),
+        (Admin, JobRun, Chain),
+        (Manager, MemberEnrol, Store),
+        (Manager, ConsumptionRecord, Store),
+        (Manager, ConsumptionRefund, Store),
+        (Manager, PointsAdjust, Store),
+        (Manager, TierOverride, Store),
+        (Manager, VoucherVerify, Store),
+        (Consultant, MemberEnrol, Store),
+        (FrontDesk, MemberEnrol, Store),
+        (FrontDesk, ConsumptionRecord, Store),
+        (FrontDesk, VoucherVerify, Store),
         (Manager, CustomerRead, Store),
         (Manager, CustomerCreate, Store),
         (Manager, CustomerUpdate, Store),

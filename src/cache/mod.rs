@@ -119,6 +119,21 @@ impl Cache {
         }
     }
 
+    /// Several keys in one round trip; one answer per key, in order.
+    pub async fn mget(&self, keys: &[&str]) -> Result<Vec<Option<String>>, CacheError> {
+        let keys: Vec<String> = keys.iter().map(|k| self.key(k)).collect();
+        match &self.backend {
+            Backend::Memory(m) => {
+                let mut values = Vec::with_capacity(keys.len());
+                for k in &keys {
+                    values.push(m.get(k).await);
+                }
+                Ok(values)
+            }
+            Backend::Redis(r) => r.mget(&keys).await,
+        }
+    }
+
     pub async fn set(&self, key: &str, value: &str, ttl: Duration) -> Result<(), CacheError> {
         let key = self.key(key);
         match &self.backend {

@@ -77,6 +77,13 @@ impl RedisStore {
         Ok(())
     }
 
+    pub(super) async fn mget(&self, keys: &[String]) -> Result<Vec<Option<String>>, CacheError> {
+        let mut conn = self.conn.clone();
+        // MGET answers one value per key, nil for absent ones, in one round trip.
+        let values: Vec<Option<String>> = redis::cmd("MGET").arg(keys).query_async(&mut conn).await?;
+        Ok(values)
+    }
+
     pub(super) async fn get(&self, key: &str) -> Result<Option<String>, CacheError> {
         let mut conn = self.conn.clone();
         Ok(conn.get(key).await?)

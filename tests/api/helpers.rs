@@ -522,3 +522,193 @@ impl StaffClient {
         self.send(reqwest::Method::PATCH, path, Some(body)).await
     }
 }
+
+impl StaffClient {
+    pub async fn put(&self, path: &str, body: serde_json::Value) -> Reply {
+        self.send(reqwest::Method::PUT, path, Some(body)).await
+    }
+
+    /// A POST with an `Idempotency-Key`.
+    pub async fn post_keyed(&self, path: &str, key: &str, body: serde_json::Value) -> Reply {
+        let mut req = self
+            .client
+            .post(format!("{}{}", self.base, path))
+            .header("idempotency-key", key)
+            .json(&body);
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        if let Some(t) = &self.csrf {
+            req = req.header("x-csrf-token", t);
+        }
+        if let Some(b) = &self.bearer {
+            req = req.bearer_auth(b);
+        }
+        Reply::of(req.send().await.expect("request failed")).await
+    }
+}
+
+// ---------------------------------------------------------------- members
+
+/// A member in the mini-program: the bearer token from a sandbox login.
+#[derive(Clone)]
+pub struct MemberClient {
+    pub client: reqwest::Client,
+    pub base: String,
+    pub token: String,
+    pub openid: String,
+}
+
+impl MemberClient {
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> Reply {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path))
+            .bearer_auth(&self.token);
+        if let Some(k) = key {
+            req = req.header("idempotency-key", k);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        Reply::of(req.send().await.expect("request failed")).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(reqwest::Method::GET, path, None, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> Reply {
+        self.send(reqwest::Method::POST, path, None, Some(body)).await
+    }
+
+    pub async fn post_keyed(&self, path: &str, key: &str, body: serde_json::Value) -> Reply {
+        self.send(reqwest::Method::POST, path, Some(key), Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: serde_json::Value) -> Reply {
+        self.send(reqwest::Method::PATCH, path, None, Some(body)).await
+    }
+}
+
+/// Logs a member in through the sandbox (a fresh wx.login code for `openid`).
+pub async fn member_login(app: &TestApp, openid: &str) -> MemberClient {
+    let sandbox = app.state.sandbox.as_ref().expect("no sandbox in this app");
+    let code = format!("code-{}", uuid::Uuid::new_v4().simple());
+    sandbox.add_login_code(&code, openid, None, false);
+    let reply = Reply::of(
+        app.client
+            .post(app.url("/api/v1/member/auth/login"))
+            .json(&serde_json::json!({"code": code}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    MemberClient {
+        client: app.client.clone(),
+        base: app.url(""),
+        token: reply.body["token"].as_str().unwrap().to_string(),
+        openid: openid.to_string(),
+    }
+}
+
+/// A member who logged in, consented, bound `phone` and joined; returns the client and the
+/// card `POST /member/join` answered (with `member_id`).
+pub async fn member_joined(app: &TestApp, openid: &str, phone: &str) -> (MemberClient, serde_json::Value) {
+    let m = member_login(app, openid).await;
+    let r = m
+        .post(
+            "/api/v1/member/consent",
+            serde_json::json!({"policy_version": "2026-11", "marketing": true, "sensitive_health": false}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let sandbox = app.state.sandbox.as_ref().expect("no sandbox in this app");
+    let code = format!("phone-{}", uuid::Uuid::new_v4().simple());
+    sandbox.add_phone_code(&code, phone);
+    let r = m.post("/api/v1/member/phone", serde_json::json!({"code": code})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = m.post("/api/v1/member/join", serde_json::json!({})).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    (m, r.body)
+}
+
+/// The customer id behind a member id.
+pub async fn customer_of_member(app: &TestApp, member_id: i64) -> i64 {
+    use sea_orm::EntityTrait;
+    entity::member::Entity::find_by_id(member_id)
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .customer_id
+}
+
+/// A chain to run loyalty tests in: one store, an admin and a front-desk account signed in.
+pub struct Chain {
+    pub store: i64,
+    pub admin: StaffClient,
+    pub desk: StaffClient,
+}
+
+pub async fn chain(app: &TestApp) -> Chain {
+    let store = create_store(app, "静安店").await;
+    create_staff(app, "hq", "admin", None).await;
+    create_staff(app, "desk", "front_desk", Some(store)).await;
+    Chain {
+        store,
+        admin: staff_login_bearer(app, "hq").await,
+        desk: staff_login_bearer(app, "desk").await,
+    }
+}
+
+impl Chain {
+    /// Staff claim a customer who joined in the mini-program into this store, so they can serve
+    /// them (a member without a store is outside every store's reach).
+    pub async fn claim(&self, app: &TestApp, member_id: i64) -> i64 {
+        use sea_orm::{sea_query::Expr, ColumnTrait, EntityTrait, QueryFilter};
+        let customer_id = customer_of_member(app, member_id).await;
+        entity::customer::Entity::update_many()
+            .col_expr(entity::customer::Column::HomeStoreId, Expr::value(self.store))
+            .filter(entity::customer::Column::Id.eq(customer_id))
+            .exec(&app.state.db)
+            .await
+            .unwrap();
+        customer_id
+    }
+
+    /// Records a paid consumption now; asserts it was accepted and returns the answer.
+    pub async fn consume(&self, customer_id: i64, order_no: &str, paid_fen: i64) -> serde_json::Value {
+        let r = self
+            .desk
+            .post(
+                "/api/v1/staff/consumptions",
+                serde_json::json!({
+                    "customer_id": customer_id,
+                    "store_id": self.store,
+                    "order_no": order_no,
+                    "items": [{"name": "水光针", "quantity": 1, "amount_fen": paid_fen}],
+                    "paid_fen": paid_fen,
+                }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{r:?}");
+        r.body
+    }
+}
+
+/// Every member's balance equals the sum of its live lots.
+pub async fn assert_ledger_consistent(app: &TestApp) {
+    let bad = memberhub::loyalty::ledger::invariant_violations(&app.state.db)
+        .await
+        .unwrap();
+    assert!(bad.is_empty(), "balance != sum of live lots for (member, balance, lots): {bad:?}");
+}

@@ -1,0 +1,3 @@
+//! Rewards catalogue, redemption and vouchers. (Being written.)
+
+pub fn routes(_cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {}

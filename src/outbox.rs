@@ -1,0 +1,48 @@
+//! The outbox: every message is a row before anything is sent. Other modules queue here inside
+//! their own transactions; the sender (messaging) claims pending rows later. A (kind, reference)
+//! pair is unique, so queuing the same message twice (a job run twice) queues it once.
+
+use chrono::{DateTime, Utc};
+use entity::outbox_message;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Set};
+use serde_json::Value;
+
+/// Message kinds of DESIGN section 7 queued by the loyalty features.
+pub mod kind {
+    pub const POINTS_EXPIRING: &str = "points_expiring";
+    pub const TIER_CHANGED: &str = "tier_changed";
+    pub const RETENTION_REMINDER: &str = "retention_reminder";
+}
+
+/// Queues a message; true when it is new, false when (kind, reference) was already queued.
+pub async fn queue(
+    conn: &impl ConnectionTrait,
+    kind: &str,
+    customer_id: i64,
+    reference: String,
+    payload: Value,
+    due_at: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let inserted = outbox_message::Entity::insert(outbox_message::ActiveModel {
+        kind: Set(kind.to_string()),
+        customer_id: Set(customer_id),
+        reference: Set(reference),
+        payload: Set(payload.to_string()),
+        status: Set("pending".into()),
+        due_at: Set(due_at),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    })
+    .on_conflict(
+        OnConflict::columns([
+            outbox_message::Column::Kind,
+            outbox_message::Column::Reference,
+        ])
+        .do_nothing()
+        .to_owned(),
+    )
+    .exec_without_returning(conn)
+    .await?;
+    Ok(inserted > 0)
+}
