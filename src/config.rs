@@ -22,6 +22,34 @@ pub struct Settings {
     pub security: SecuritySettings,
     pub staff: StaffSettings,
     pub loyalty: LoyaltySettings,
+    pub jobs: JobsSettings,
+}
+
+/// The nightly jobs the server runs itself (DESIGN section 10); `memberhub jobs run NAME` runs
+/// one by hand whatever these say.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsSettings {
+    /// Run the nightly jobs inside the server. With several instances, a lease in the shared
+    /// cache lets only one of them run each job per day.
+    pub enabled: bool,
+    /// Business-zone time after which the day's jobs run, `HH:MM`.
+    pub run_at: String,
+}
+
+impl Default for JobsSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            run_at: "02:00".into(),
+        }
+    }
+}
+
+impl JobsSettings {
+    pub fn run_at_time(&self) -> chrono::NaiveTime {
+        chrono::NaiveTime::parse_from_str(&self.run_at, "%H:%M").unwrap_or_default()
+    }
 }
 
 /// Points, tiers and their clocks (DESIGN sections 3 and 4). The rules page members read is
@@ -370,6 +398,9 @@ impl Settings {
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.database.kind()?;
+        if chrono::NaiveTime::parse_from_str(&self.jobs.run_at, "%H:%M").is_err() {
+            return Err(ConfigError::Invalid("jobs.run_at must be HH:MM".into()));
+        }
         let l = &self.loyalty;
         if l.timezone.parse::<chrono_tz::Tz>().is_err() {
             return Err(ConfigError::Invalid(format!(

@@ -200,6 +200,9 @@ impl Application {
             state.settings.server.host,
             port
         );
+        if state.settings.jobs.enabled {
+            crate::loyalty::jobs::spawn_scheduler(state.clone());
+        }
         Ok(Self {
             port,
             server: server.run(),

@@ -39,3 +39,6 @@ pub async fn run(
 }
 
 pub fn routes(_cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {}
+
+/// Starts the in-server schedule (`jobs.enabled`). (Being written.)
+pub fn spawn_scheduler(_state: crate::state::AppState) {}

@@ -158,6 +158,10 @@ fn base_settings(db: &TestDb) -> Settings {
     settings.server.shutdown_timeout_secs = 5;
     settings.database = db.settings.clone();
     settings.redis = test_redis_settings();
+    // Tests run jobs when they mean to; a schedule firing mid-test would be a surprise.
+    settings.jobs.enabled = false;
+    // Member days and bonuses depend on the date; tests that want them set them.
+    settings.loyalty.member_days = vec![];
     settings
 }
 
