@@ -268,7 +268,7 @@ pub async fn replace_tiers(
                         "tier_in_use",
                         format!("等级「{}」仍有会员持有或被兑换礼品引用，不能删除", old.name),
                     )
-                    .with_detail("code", old.code.clone()));
+                    .with_detail("tier_code", old.code.clone()));
                 }
                 tier::Entity::delete_by_id(old.id).exec(txn).await?;
             }

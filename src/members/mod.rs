@@ -53,9 +53,8 @@ pub struct LoginResponse {
     pub expires_at: DateTime<Utc>,
     /// Whether a phone binding already linked this WeChat account to a customer.
     pub customer_linked: bool,
-    /// The membership card once the member has joined (membership arrives with the loyalty
-    /// features; until then always null).
-    pub member: Option<serde_json::Value>,
+    /// The membership card once the member has joined; null before.
+    pub member: Option<crate::loyalty::card::Card>,
 }
 
 /// What went wrong talking to WeChat, in terms the mini-program can act on.
@@ -171,11 +170,20 @@ pub async fn login(
     }
     let (token, expires_at) = open_session(&state.db, account.id).await?;
     tracing::info!(account_id = account.id, "member logged in");
+    let member = match account.customer_id {
+        Some(customer_id) => {
+            match crate::loyalty::membership::member_of_customer(&state.db, customer_id).await? {
+                Some(m) => Some(crate::loyalty::card::get(&state, m.id).await?),
+                None => None,
+            }
+        }
+        None => None,
+    };
     Ok(HttpResponse::Ok().json(LoginResponse {
         token,
         expires_at,
         customer_linked: account.customer_id.is_some(),
-        member: None,
+        member,
     }))
 }
 

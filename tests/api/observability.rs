@@ -68,6 +68,11 @@ async fn the_openapi_document_is_openapi_3_and_lists_every_route() {
         "/api/v1/member/subscriptions",
         "/api/v1/member/referral",
         "/api/v1/member/referral/qrcode",
+        "/api/v1/member/join",
+        "/api/v1/member/me",
+        "/api/v1/member/points/entries",
+        "/api/v1/member/checkins",
+        "/api/v1/member/rules",
         "/wechat/push",
         "/api/v1/staff/auth/login",
         "/api/v1/staff/auth/logout",
@@ -85,6 +90,13 @@ async fn the_openapi_document_is_openapi_3_and_lists_every_route() {
         "/api/v1/staff/customers/{id}/notes",
         "/api/v1/staff/customers/{id}/reveal-phone",
         "/api/v1/staff/audit-log",
+        "/api/v1/staff/members",
+        "/api/v1/staff/members/{id}",
+        "/api/v1/staff/members/{id}/manual-tier",
+        "/api/v1/staff/members/{id}/points/adjust",
+        "/api/v1/staff/tiers",
+        "/api/v1/staff/consumptions",
+        "/api/v1/staff/consumptions/{id}/refund",
     ]
     .into_iter()
     .map(String::from)
