@@ -147,8 +147,27 @@ pub struct CustomerView {
     pub referrer_id: Option<i64>,
     pub source: String,
     pub tags: Vec<String>,
+    /// Paid visits (a fully refunded one no longer counts).
+    pub visit_count: i32,
+    /// Paid minus refunded over all time, in fen.
+    pub lifetime_spend_fen: i64,
+    pub first_visit_at: Option<DateTime<Utc>>,
+    pub last_visit_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// The customer's membership as the desk sees it next to the record.
+#[derive(Serialize, ToSchema)]
+pub struct MembershipSummary {
+    pub member_id: i64,
+    pub member_no: String,
+    pub tier_code: String,
+    pub tier_name: String,
+    pub tier_valid_until: Option<NaiveDate>,
+    pub points_balance: i64,
+    /// Net spend of the last 12 months, in fen: what tiers qualify on.
+    pub spend_12m_fen: i64,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -170,6 +189,8 @@ pub struct CustomerDetail {
     pub notes: Option<Vec<NoteView>>,
     /// The caller's role allows revealing this customer's phone.
     pub can_reveal_phone: bool,
+    /// Null for a customer who has not joined the programme.
+    pub membership: Option<MembershipSummary>,
 }
 
 async fn staff_names(
@@ -223,6 +244,10 @@ async fn views(
             consultant_id: c.consultant_id,
             referrer_id: c.referrer_id,
             source: c.source,
+            visit_count: c.visit_count,
+            lifetime_spend_fen: c.lifetime_spend_fen,
+            first_visit_at: c.first_visit_at,
+            last_visit_at: c.last_visit_at,
             created_at: c.created_at,
             updated_at: c.updated_at,
         })
@@ -520,12 +545,36 @@ async fn detail_of(
     } else {
         None
     };
+    let membership = membership_summary(state, &c).await?;
     Ok(CustomerDetail {
         customer: view(&state.db, c).await?,
         wechat_linked,
         notes,
         can_reveal_phone,
+        membership,
     })
+}
+
+async fn membership_summary(
+    state: &AppState,
+    c: &customer::Model,
+) -> Result<Option<MembershipSummary>, ApiError> {
+    use crate::loyalty::{calendar::Calendar, membership, tiers};
+    let Some(m) = membership::member_of_customer(&state.db, c.id).await? else {
+        return Ok(None);
+    };
+    let today = Calendar::new(state.settings.loyalty.tz()).today();
+    let table = tiers::TierTable::load(&state.db).await?;
+    let (tier, valid_until, _) = table.effective(&m, today);
+    Ok(Some(MembershipSummary {
+        member_id: m.id,
+        member_no: m.member_no.clone(),
+        tier_code: tier.code.clone(),
+        tier_name: tier.name.clone(),
+        tier_valid_until: valid_until,
+        points_balance: m.points_balance,
+        spend_12m_fen: tiers::trailing_spend(&state.db, c.id, today, 12).await?,
+    }))
 }
 
 // ---------------------------------------------------------------- search
