@@ -60,24 +60,38 @@ pub async fn revoke_session(db: &impl ConnectionTrait, session_id: i64) -> Resul
     Ok(())
 }
 
+/// One round trip: the session and its account together. This runs on every member request,
+/// the card read among them, so it is kept to a single indexed query.
 async fn authenticate(state: &AppState, token: &str) -> Result<Member, ApiError> {
-    let now = Utc::now();
-    let Some(session) = member_session::Entity::find()
-        .filter(member_session::Column::TokenHash.eq(sha256_hex(token)))
-        .filter(member_session::Column::RevokedAt.is_null())
-        .filter(member_session::Column::ExpiresAt.gt(now))
-        .one(&state.db)
-        .await?
-    else {
-        return Err(ApiError::unauthorized());
+    use sea_orm::{DbBackend, FromQueryResult, Statement};
+    let backend = state.db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "SELECT a.*, s.id AS session_id FROM member_session s \
+             JOIN wechat_account a ON a.id = s.wechat_account_id \
+             WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2"
+        }
+        _ => {
+            "SELECT a.*, s.id AS session_id FROM member_session s \
+             JOIN wechat_account a ON a.id = s.wechat_account_id \
+             WHERE s.token_hash = ? AND s.revoked_at IS NULL AND s.expires_at > ?"
+        }
     };
-    let account = wechat_account::Entity::find_by_id(session.wechat_account_id)
-        .one(&state.db)
+    let stmt = Statement::from_sql_and_values(
+        backend,
+        sql,
+        [sha256_hex(token).into(), Utc::now().into()],
+    );
+    let row = state
+        .db
+        .query_one_raw(stmt)
         .await?
         .ok_or_else(ApiError::unauthorized)?;
+    let account = wechat_account::Model::from_query_result(&row, "")?;
+    let session_id: i64 = row.try_get("", "session_id")?;
     Ok(Member {
         account_id: account.id,
-        session_id: session.id,
+        session_id,
         account,
     })
 }
