@@ -288,17 +288,25 @@ pub async fn record(
             )
             .col_expr(
                 customer::Column::FirstVisitAt,
-                Expr::cust_with_values(
-                    "CASE WHEN first_visit_at IS NULL OR first_visit_at > ? THEN ? ELSE first_visit_at END",
-                    [at, at],
-                ),
+                Expr::case(
+                    Expr::col(customer::Column::FirstVisitAt)
+                        .is_null()
+                        .or(Expr::col(customer::Column::FirstVisitAt).gt(at)),
+                    Expr::value(at),
+                )
+                .finally(Expr::col(customer::Column::FirstVisitAt))
+                .into(),
             )
             .col_expr(
                 customer::Column::LastVisitAt,
-                Expr::cust_with_values(
-                    "CASE WHEN last_visit_at IS NULL OR last_visit_at < ? THEN ? ELSE last_visit_at END",
-                    [at, at],
-                ),
+                Expr::case(
+                    Expr::col(customer::Column::LastVisitAt)
+                        .is_null()
+                        .or(Expr::col(customer::Column::LastVisitAt).lt(at)),
+                    Expr::value(at),
+                )
+                .finally(Expr::col(customer::Column::LastVisitAt))
+                .into(),
             )
             .col_expr(customer::Column::UpdatedAt, Expr::value(now))
             .filter(customer::Column::Id.eq(input.customer_id))
@@ -642,7 +650,7 @@ pub async fn refund(
             if fully {
                 Expr::cust("CASE WHEN visit_count > 0 THEN visit_count - 1 ELSE 0 END")
             } else {
-                Expr::col(customer::Column::VisitCount).into()
+                Expr::col(customer::Column::VisitCount)
             },
         )
         .filter(customer::Column::Id.eq(c.customer_id))

@@ -560,7 +560,6 @@ pub struct MemberClient {
     pub client: reqwest::Client,
     pub base: String,
     pub token: String,
-    pub openid: String,
 }
 
 impl MemberClient {
@@ -620,7 +619,6 @@ pub async fn member_login(app: &TestApp, openid: &str) -> MemberClient {
         client: app.client.clone(),
         base: app.url(""),
         token: reply.body["token"].as_str().unwrap().to_string(),
-        openid: openid.to_string(),
     }
 }
 

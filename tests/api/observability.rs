@@ -73,6 +73,10 @@ async fn the_openapi_document_is_openapi_3_and_lists_every_route() {
         "/api/v1/member/points/entries",
         "/api/v1/member/checkins",
         "/api/v1/member/rules",
+        "/api/v1/member/rewards",
+        "/api/v1/member/redemptions",
+        "/api/v1/member/vouchers",
+        "/api/v1/member/vouchers/{id}/cancel",
         "/wechat/push",
         "/api/v1/staff/auth/login",
         "/api/v1/staff/auth/logout",
@@ -97,6 +101,9 @@ async fn the_openapi_document_is_openapi_3_and_lists_every_route() {
         "/api/v1/staff/tiers",
         "/api/v1/staff/consumptions",
         "/api/v1/staff/consumptions/{id}/refund",
+        "/api/v1/staff/rewards",
+        "/api/v1/staff/rewards/{id}",
+        "/api/v1/staff/vouchers/{code}/verify",
     ]
     .into_iter()
     .map(String::from)
