@@ -84,19 +84,45 @@ pub async fn entries(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let m = membership::current(&state, &who).await?;
+    Ok(HttpResponse::Ok().json(entry_page(&state, m.id, &query).await?))
+}
+
+async fn entry_page(
+    state: &AppState,
+    member_id: i64,
+    query: &PageQuery,
+) -> Result<EntryPage, ApiError> {
     let limit = paging::limit(query.limit, 20, 100)?;
     let mut q = points_entry::Entity::find()
-        .filter(points_entry::Column::MemberId.eq(m.id))
+        .filter(points_entry::Column::MemberId.eq(member_id))
         .order_by_desc(points_entry::Column::Id)
         .limit(limit + 1);
     if let Some(cursor) = query.cursor {
         q = q.filter(points_entry::Column::Id.lt(cursor));
     }
     let (rows, next_cursor) = paging::split(q.all(&state.db).await?, limit, |e| e.id);
-    Ok(HttpResponse::Ok().json(EntryPage {
+    Ok(EntryPage {
         items: rows.into_iter().map(EntryView::from).collect(),
         next_cursor,
-    }))
+    })
+}
+
+#[utoipa::path(
+    tag = "staff",
+    operation_id = "staff_member_points_entries",
+    params(("id" = i64, Path, description = "member id"), PageQuery),
+    responses((status = 200, body = EntryPage), (status = 404, body = ErrorEnvelope)),
+    security(("staff_cookie" = []), ("staff_bearer" = []))
+)]
+#[get("/api/v1/staff/members/{id}/points/entries")]
+pub async fn staff_entries(
+    state: web::Data<AppState>,
+    staff: Staff,
+    path: web::Path<i64>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (m, _) = member_for_staff(&state, &staff, Action::CustomerRead, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(entry_page(&state, m.id, &query).await?))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -466,6 +492,7 @@ fn discount(pct: i32) -> String {
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(entries)
+        .service(staff_entries)
         .service(check_in)
         .service(checkins)
         .service(adjust)

@@ -416,6 +416,13 @@ async fn staff_adjustments_need_a_reason_are_audited_and_cannot_overdraw() {
     assert!(audit.text.contains("活动补发"));
     let h = m.get("/api/v1/member/points/entries").await;
     assert_eq!(h.body["items"][0]["reason"], "人工调整：活动补发");
+    // Staff of the member's store read the same history; other stores do not see the member.
+    let staff_view = chain.desk.get(&format!("/api/v1/staff/members/{id}/points/entries")).await;
+    assert_eq!(staff_view.body["items"], h.body["items"]);
+    let other = create_store(&app, "浦东店").await;
+    create_staff(&app, "desk3", "front_desk", Some(other)).await;
+    let desk3 = staff_login_bearer(&app, "desk3").await;
+    assert_eq!(desk3.get(&format!("/api/v1/staff/members/{id}/points/entries")).await.status, 404);
 }
 
 #[tokio::test]

@@ -98,6 +98,7 @@ async fn the_openapi_document_is_openapi_3_and_lists_every_route() {
         "/api/v1/staff/members/{id}",
         "/api/v1/staff/members/{id}/manual-tier",
         "/api/v1/staff/members/{id}/points/adjust",
+        "/api/v1/staff/members/{id}/points/entries",
         "/api/v1/staff/tiers",
         "/api/v1/staff/consumptions",
         "/api/v1/staff/consumptions/{id}/refund",
