@@ -5,7 +5,10 @@ use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{checkin, points_entry};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -17,6 +20,7 @@ use super::tiers::{TierTable, TierView};
 use crate::audit;
 use crate::auth::member::Member;
 use crate::auth::staff::{Action, Staff};
+use crate::config::LoyaltySettings;
 use crate::db;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::idempotency::{self, IdempotencyKey, Outcome};
@@ -149,53 +153,61 @@ pub async fn check_in(state: web::Data<AppState>, who: Member) -> Result<HttpRes
     let today = Calendar::new(settings.tz()).today();
     let member_id = m.id;
     let view = db::write(&state.db, move |txn| {
-        Box::pin(async move {
-            // The unique (member, day) index decides between two taps at once.
-            let row = checkin::ActiveModel {
-                member_id: Set(member_id),
-                business_date: Set(today),
-                points: Set(settings.checkin_points),
-                created_at: Set(Utc::now()),
-                ..Default::default()
-            }
-            .insert(txn)
-            .await
-            .map_err(|e| {
-                if db::is_unique_violation(&e) {
-                    ApiError::conflict("already_checked_in", "今天已经签到过了，明天再来吧")
-                } else {
-                    e.into()
-                }
-            })?;
-            let mut balance = ledger::lock_member(txn, member_id).await?.points_balance;
-            if settings.checkin_points > 0 {
-                balance = ledger::credit(
-                    txn,
-                    &Posting {
-                        member_id,
-                        kind: EntryKind::Earn,
-                        source: source::CHECKIN,
-                        ref_id: Some(row.id),
-                        reason: "每日签到".into(),
-                        staff_id: None,
-                    },
-                    settings.checkin_points,
-                    today,
-                    add_months(today, settings.points_validity_months),
-                )
-                .await?
-                .balance_after;
-            }
-            Ok::<_, ApiError>(CheckinView {
-                date: today,
-                points: settings.checkin_points,
-                points_balance: balance,
-            })
-        })
+        Box::pin(async move { record_checkin(txn, &settings, member_id, today).await })
     })
     .await?;
     card::invalidate(&state.cache, member_id).await;
     Ok(HttpResponse::Created().json(view))
+}
+
+/// Checks the member in for `date` in the caller's write transaction: once per business day,
+/// decided by the unique (member, day) index even when two taps arrive at once.
+pub async fn record_checkin(
+    txn: &DatabaseTransaction,
+    settings: &LoyaltySettings,
+    member_id: i64,
+    date: NaiveDate,
+) -> Result<CheckinView, ApiError> {
+    let row = checkin::ActiveModel {
+        member_id: Set(member_id),
+        business_date: Set(date),
+        points: Set(settings.checkin_points),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await
+    .map_err(|e| {
+        if db::is_unique_violation(&e) {
+            ApiError::conflict("already_checked_in", "今天已经签到过了，明天再来吧")
+        } else {
+            e.into()
+        }
+    })?;
+    let mut balance = ledger::lock_member(txn, member_id).await?.points_balance;
+    if settings.checkin_points > 0 {
+        balance = ledger::credit(
+            txn,
+            &Posting {
+                member_id,
+                kind: EntryKind::Earn,
+                source: source::CHECKIN,
+                ref_id: Some(row.id),
+                reason: "每日签到".into(),
+                staff_id: None,
+            },
+            settings.checkin_points,
+            date,
+            add_months(date, settings.points_validity_months),
+        )
+        .await?
+        .balance_after;
+    }
+    Ok(CheckinView {
+        date,
+        points: settings.checkin_points,
+        points_balance: balance,
+    })
 }
 
 #[derive(Serialize, ToSchema)]
