@@ -210,7 +210,8 @@ impl MigrationTrait for Migration {
             )
             .await?;
         index(manager, "ix_points_lot_member", PointsLot::Table, vec![PointsLot::MemberId.into_iden(), PointsLot::ExpiresOn.into_iden()], false).await?;
-        index(manager, "ix_points_lot_expires", PointsLot::Table, vec![PointsLot::ExpiresOn.into_iden()], false).await?;
+        // The nightly expiry scan asks for due lots not yet expired.
+        index(manager, "ix_points_lot_expires", PointsLot::Table, vec![PointsLot::ExpiresOn.into_iden(), PointsLot::ExpiredAt.into_iden()], false).await?;
 
         manager
             .create_table(

@@ -105,6 +105,7 @@ async fn the_openapi_document_is_openapi_3_and_lists_every_route() {
         "/api/v1/staff/rewards",
         "/api/v1/staff/rewards/{id}",
         "/api/v1/staff/vouchers/{code}/verify",
+        "/api/v1/staff/jobs/{name}/run",
     ]
     .into_iter()
     .map(String::from)
