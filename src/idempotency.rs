@@ -87,7 +87,8 @@ impl Outcome {
 type Work = Box<
     dyn for<'c> FnOnce(
             &'c DatabaseTransaction,
-        ) -> Pin<Box<dyn Future<Output = Result<Outcome, ApiError>> + Send + 'c>>
+        )
+            -> Pin<Box<dyn Future<Output = Result<Outcome, ApiError>> + Send + 'c>>
         + Send,
 >;
 

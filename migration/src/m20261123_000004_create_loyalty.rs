@@ -44,7 +44,10 @@ const DEFAULT_TIERS: &[(&str, &str, i64, i32, i32, i32, &str)] = &[
     ),
 ];
 
-fn fk(from: (impl IntoIden, impl IntoIden), to: (impl IntoIden, impl IntoIden)) -> ForeignKeyCreateStatement {
+fn fk(
+    from: (impl IntoIden, impl IntoIden),
+    to: (impl IntoIden, impl IntoIden),
+) -> ForeignKeyCreateStatement {
     ForeignKey::create()
         .from(from.0, from.1)
         .to(to.0, to.1)
@@ -121,21 +124,41 @@ impl MigrationTrait for Migration {
                     .col(string_len(Member::JoinedVia, 20))
                     .col(timestamp_with_time_zone(Member::JoinedAt))
                     .col(timestamp_with_time_zone(Member::UpdatedAt))
-                    .foreign_key(&mut fk((Member::Table, Member::CustomerId), (Customer::Table, Customer::Id)))
-                    .foreign_key(&mut fk((Member::Table, Member::TierId), (Tier::Table, Tier::Id)))
+                    .foreign_key(&mut fk(
+                        (Member::Table, Member::CustomerId),
+                        (Customer::Table, Customer::Id),
+                    ))
+                    .foreign_key(&mut fk(
+                        (Member::Table, Member::TierId),
+                        (Tier::Table, Tier::Id),
+                    ))
                     .to_owned(),
             )
             .await?;
-        index(manager, "ix_member_tier_valid_until", Member::Table, vec![Member::TierValidUntil.into_iden()], false).await?;
+        index(
+            manager,
+            "ix_member_tier_valid_until",
+            Member::Table,
+            vec![Member::TierValidUntil.into_iden()],
+            false,
+        )
+        .await?;
 
         for column in [
             integer(Customer::VisitCount).default(0).to_owned(),
-            big_integer(Customer::LifetimeSpendFen).default(0).to_owned(),
+            big_integer(Customer::LifetimeSpendFen)
+                .default(0)
+                .to_owned(),
             timestamp_with_time_zone_null(Customer::FirstVisitAt),
             timestamp_with_time_zone_null(Customer::LastVisitAt),
         ] {
             manager
-                .alter_table(Table::alter().table(Customer::Table).add_column(column).to_owned())
+                .alter_table(
+                    Table::alter()
+                        .table(Customer::Table)
+                        .add_column(column)
+                        .to_owned(),
+                )
                 .await?;
         }
 
@@ -160,13 +183,39 @@ impl MigrationTrait for Migration {
                     .col(string_len_null(Consumption::Bonus, 20))
                     .col(big_integer_null(Consumption::LotId))
                     .col(timestamp_with_time_zone(Consumption::CreatedAt))
-                    .foreign_key(&mut fk((Consumption::Table, Consumption::CustomerId), (Customer::Table, Customer::Id)))
-                    .foreign_key(&mut fk((Consumption::Table, Consumption::StoreId), (Store::Table, Store::Id)))
+                    .foreign_key(&mut fk(
+                        (Consumption::Table, Consumption::CustomerId),
+                        (Customer::Table, Customer::Id),
+                    ))
+                    .foreign_key(&mut fk(
+                        (Consumption::Table, Consumption::StoreId),
+                        (Store::Table, Store::Id),
+                    ))
                     .to_owned(),
             )
             .await?;
-        index(manager, "ux_consumption_store_order", Consumption::Table, vec![Consumption::StoreId.into_iden(), Consumption::OrderNo.into_iden()], true).await?;
-        index(manager, "ix_consumption_customer", Consumption::Table, vec![Consumption::CustomerId.into_iden(), Consumption::OccurredAt.into_iden()], false).await?;
+        index(
+            manager,
+            "ux_consumption_store_order",
+            Consumption::Table,
+            vec![
+                Consumption::StoreId.into_iden(),
+                Consumption::OrderNo.into_iden(),
+            ],
+            true,
+        )
+        .await?;
+        index(
+            manager,
+            "ix_consumption_customer",
+            Consumption::Table,
+            vec![
+                Consumption::CustomerId.into_iden(),
+                Consumption::OccurredAt.into_iden(),
+            ],
+            false,
+        )
+        .await?;
 
         manager
             .create_table(
@@ -180,11 +229,21 @@ impl MigrationTrait for Migration {
                     .col(big_integer_null(ConsumptionRefund::StaffId))
                     .col(text_null(ConsumptionRefund::Reason))
                     .col(timestamp_with_time_zone(ConsumptionRefund::CreatedAt))
-                    .foreign_key(&mut fk((ConsumptionRefund::Table, ConsumptionRefund::ConsumptionId), (Consumption::Table, Consumption::Id)))
+                    .foreign_key(&mut fk(
+                        (ConsumptionRefund::Table, ConsumptionRefund::ConsumptionId),
+                        (Consumption::Table, Consumption::Id),
+                    ))
                     .to_owned(),
             )
             .await?;
-        index(manager, "ix_consumption_refund_consumption", ConsumptionRefund::Table, vec![ConsumptionRefund::ConsumptionId.into_iden()], false).await?;
+        index(
+            manager,
+            "ix_consumption_refund_consumption",
+            ConsumptionRefund::Table,
+            vec![ConsumptionRefund::ConsumptionId.into_iden()],
+            false,
+        )
+        .await?;
 
         manager
             .create_table(
@@ -205,13 +264,36 @@ impl MigrationTrait for Migration {
                     .col(date_null(PointsLot::ExpiresOn))
                     .col(timestamp_with_time_zone_null(PointsLot::ExpiredAt))
                     .col(timestamp_with_time_zone(PointsLot::CreatedAt))
-                    .foreign_key(&mut fk((PointsLot::Table, PointsLot::MemberId), (Member::Table, Member::Id)))
+                    .foreign_key(&mut fk(
+                        (PointsLot::Table, PointsLot::MemberId),
+                        (Member::Table, Member::Id),
+                    ))
                     .to_owned(),
             )
             .await?;
-        index(manager, "ix_points_lot_member", PointsLot::Table, vec![PointsLot::MemberId.into_iden(), PointsLot::ExpiresOn.into_iden()], false).await?;
+        index(
+            manager,
+            "ix_points_lot_member",
+            PointsLot::Table,
+            vec![
+                PointsLot::MemberId.into_iden(),
+                PointsLot::ExpiresOn.into_iden(),
+            ],
+            false,
+        )
+        .await?;
         // The nightly expiry scan asks for due lots not yet expired.
-        index(manager, "ix_points_lot_expires", PointsLot::Table, vec![PointsLot::ExpiresOn.into_iden(), PointsLot::ExpiredAt.into_iden()], false).await?;
+        index(
+            manager,
+            "ix_points_lot_expires",
+            PointsLot::Table,
+            vec![
+                PointsLot::ExpiresOn.into_iden(),
+                PointsLot::ExpiredAt.into_iden(),
+            ],
+            false,
+        )
+        .await?;
 
         manager
             .create_table(
@@ -229,11 +311,24 @@ impl MigrationTrait for Migration {
                     .col(string_len(PointsEntry::Reason, 200))
                     .col(big_integer_null(PointsEntry::StaffId))
                     .col(timestamp_with_time_zone(PointsEntry::CreatedAt))
-                    .foreign_key(&mut fk((PointsEntry::Table, PointsEntry::MemberId), (Member::Table, Member::Id)))
+                    .foreign_key(&mut fk(
+                        (PointsEntry::Table, PointsEntry::MemberId),
+                        (Member::Table, Member::Id),
+                    ))
                     .to_owned(),
             )
             .await?;
-        index(manager, "ix_points_entry_member", PointsEntry::Table, vec![PointsEntry::MemberId.into_iden(), PointsEntry::Id.into_iden()], false).await?;
+        index(
+            manager,
+            "ix_points_entry_member",
+            PointsEntry::Table,
+            vec![
+                PointsEntry::MemberId.into_iden(),
+                PointsEntry::Id.into_iden(),
+            ],
+            false,
+        )
+        .await?;
 
         manager
             .create_table(
@@ -244,12 +339,25 @@ impl MigrationTrait for Migration {
                     .col(big_integer(PointsDraw::EntryId))
                     .col(big_integer(PointsDraw::LotId))
                     .col(big_integer(PointsDraw::Amount))
-                    .foreign_key(&mut fk((PointsDraw::Table, PointsDraw::EntryId), (PointsEntry::Table, PointsEntry::Id)))
-                    .foreign_key(&mut fk((PointsDraw::Table, PointsDraw::LotId), (PointsLot::Table, PointsLot::Id)))
+                    .foreign_key(&mut fk(
+                        (PointsDraw::Table, PointsDraw::EntryId),
+                        (PointsEntry::Table, PointsEntry::Id),
+                    ))
+                    .foreign_key(&mut fk(
+                        (PointsDraw::Table, PointsDraw::LotId),
+                        (PointsLot::Table, PointsLot::Id),
+                    ))
                     .to_owned(),
             )
             .await?;
-        index(manager, "ix_points_draw_entry", PointsDraw::Table, vec![PointsDraw::EntryId.into_iden()], false).await?;
+        index(
+            manager,
+            "ix_points_draw_entry",
+            PointsDraw::Table,
+            vec![PointsDraw::EntryId.into_iden()],
+            false,
+        )
+        .await?;
 
         manager
             .create_table(
@@ -261,11 +369,24 @@ impl MigrationTrait for Migration {
                     .col(date(Checkin::BusinessDate))
                     .col(big_integer(Checkin::Points))
                     .col(timestamp_with_time_zone(Checkin::CreatedAt))
-                    .foreign_key(&mut fk((Checkin::Table, Checkin::MemberId), (Member::Table, Member::Id)))
+                    .foreign_key(&mut fk(
+                        (Checkin::Table, Checkin::MemberId),
+                        (Member::Table, Member::Id),
+                    ))
                     .to_owned(),
             )
             .await?;
-        index(manager, "ux_checkin_member_date", Checkin::Table, vec![Checkin::MemberId.into_iden(), Checkin::BusinessDate.into_iden()], true).await?;
+        index(
+            manager,
+            "ux_checkin_member_date",
+            Checkin::Table,
+            vec![
+                Checkin::MemberId.into_iden(),
+                Checkin::BusinessDate.into_iden(),
+            ],
+            true,
+        )
+        .await?;
 
         manager
             .create_table(
@@ -283,11 +404,24 @@ impl MigrationTrait for Migration {
                     .col(big_integer(ReferralCredit::LotId))
                     .col(timestamp_with_time_zone_null(ReferralCredit::ReversedAt))
                     .col(timestamp_with_time_zone(ReferralCredit::CreatedAt))
-                    .foreign_key(&mut fk((ReferralCredit::Table, ReferralCredit::ReferrerMemberId), (Member::Table, Member::Id)))
+                    .foreign_key(&mut fk(
+                        (ReferralCredit::Table, ReferralCredit::ReferrerMemberId),
+                        (Member::Table, Member::Id),
+                    ))
                     .to_owned(),
             )
             .await?;
-        index(manager, "ix_referral_credit_month", ReferralCredit::Table, vec![ReferralCredit::ReferrerMemberId.into_iden(), ReferralCredit::Month.into_iden()], false).await?;
+        index(
+            manager,
+            "ix_referral_credit_month",
+            ReferralCredit::Table,
+            vec![
+                ReferralCredit::ReferrerMemberId.into_iden(),
+                ReferralCredit::Month.into_iden(),
+            ],
+            false,
+        )
+        .await?;
 
         manager
             .create_table(
@@ -344,12 +478,29 @@ impl MigrationTrait for Migration {
                     .col(big_integer_null(Voucher::UsedStoreId))
                     .col(big_integer_null(Voucher::UsedByStaffId))
                     .col(timestamp_with_time_zone_null(Voucher::CancelledAt))
-                    .foreign_key(&mut fk((Voucher::Table, Voucher::CustomerId), (Customer::Table, Customer::Id)))
+                    .foreign_key(&mut fk(
+                        (Voucher::Table, Voucher::CustomerId),
+                        (Customer::Table, Customer::Id),
+                    ))
                     .to_owned(),
             )
             .await?;
-        index(manager, "ix_voucher_customer", Voucher::Table, vec![Voucher::CustomerId.into_iden()], false).await?;
-        index(manager, "ix_voucher_member_reward", Voucher::Table, vec![Voucher::MemberId.into_iden(), Voucher::RewardId.into_iden()], false).await?;
+        index(
+            manager,
+            "ix_voucher_customer",
+            Voucher::Table,
+            vec![Voucher::CustomerId.into_iden()],
+            false,
+        )
+        .await?;
+        index(
+            manager,
+            "ix_voucher_member_reward",
+            Voucher::Table,
+            vec![Voucher::MemberId.into_iden(), Voucher::RewardId.into_iden()],
+            false,
+        )
+        .await?;
 
         manager
             .create_table(
@@ -368,7 +519,17 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        index(manager, "ux_idempotency_scope_key", IdempotencyKey::Table, vec![IdempotencyKey::Scope.into_iden(), IdempotencyKey::Key.into_iden()], true).await?;
+        index(
+            manager,
+            "ux_idempotency_scope_key",
+            IdempotencyKey::Table,
+            vec![
+                IdempotencyKey::Scope.into_iden(),
+                IdempotencyKey::Key.into_iden(),
+            ],
+            true,
+        )
+        .await?;
 
         manager
             .create_table(
@@ -386,12 +547,35 @@ impl MigrationTrait for Migration {
                     .col(string_len(OutboxMessage::Status, 20))
                     .col(timestamp_with_time_zone(OutboxMessage::DueAt))
                     .col(timestamp_with_time_zone(OutboxMessage::CreatedAt))
-                    .foreign_key(&mut fk((OutboxMessage::Table, OutboxMessage::CustomerId), (Customer::Table, Customer::Id)))
+                    .foreign_key(&mut fk(
+                        (OutboxMessage::Table, OutboxMessage::CustomerId),
+                        (Customer::Table, Customer::Id),
+                    ))
                     .to_owned(),
             )
             .await?;
-        index(manager, "ux_outbox_kind_reference", OutboxMessage::Table, vec![OutboxMessage::Kind.into_iden(), OutboxMessage::Reference.into_iden()], true).await?;
-        index(manager, "ix_outbox_status_due", OutboxMessage::Table, vec![OutboxMessage::Status.into_iden(), OutboxMessage::DueAt.into_iden()], false).await?;
+        index(
+            manager,
+            "ux_outbox_kind_reference",
+            OutboxMessage::Table,
+            vec![
+                OutboxMessage::Kind.into_iden(),
+                OutboxMessage::Reference.into_iden(),
+            ],
+            true,
+        )
+        .await?;
+        index(
+            manager,
+            "ix_outbox_status_due",
+            OutboxMessage::Table,
+            vec![
+                OutboxMessage::Status.into_iden(),
+                OutboxMessage::DueAt.into_iden(),
+            ],
+            false,
+        )
+        .await?;
 
         let db = manager.get_connection();
         let now = chrono_now_sql(manager.get_database_backend());
@@ -484,7 +668,9 @@ impl MigrationTrait for Migration {
             Member::Table.into_iden(),
             Tier::Table.into_iden(),
         ] {
-            manager.drop_table(Table::drop().table(table).to_owned()).await?;
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
         }
         for column in [
             Customer::VisitCount,
@@ -493,7 +679,12 @@ impl MigrationTrait for Migration {
             Customer::LastVisitAt,
         ] {
             manager
-                .alter_table(Table::alter().table(Customer::Table).drop_column(column).to_owned())
+                .alter_table(
+                    Table::alter()
+                        .table(Customer::Table)
+                        .drop_column(column)
+                        .to_owned(),
+                )
                 .await?;
         }
         Ok(())

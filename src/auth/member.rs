@@ -26,7 +26,41 @@ pub const SESSION_DAYS: i64 = 30;
 pub struct Member {
     pub account_id: i64,
     pub session_id: i64,
+    pub session_expires_at: DateTime<Utc>,
     pub account: wechat_account::Model,
+}
+
+/// The cache key that maps a session token (by its hash) to the member it belongs to, for the
+/// card read that skips the database. Written only after the database accepted the token, and
+/// removed when the session ends.
+pub fn token_key(token: &str) -> String {
+    format!("member-token:{}", sha256_hex(token))
+}
+
+/// Remembers that `token` belongs to `member_id` until the session ends (at most an hour, so a
+/// session revoked without this key being removed cannot outlive it by much).
+pub async fn remember_token(state: &AppState, who: &Member, token: &str, member_id: i64) {
+    let left = (who.session_expires_at - Utc::now())
+        .num_seconds()
+        .clamp(0, 3600);
+    if left == 0 {
+        return;
+    }
+    let ttl = std::time::Duration::from_secs(left as u64);
+    if let Err(e) = state
+        .cache
+        .set(&token_key(token), &member_id.to_string(), ttl)
+        .await
+    {
+        tracing::warn!(error = %e, "cannot cache a member token");
+    }
+}
+
+/// Forgets the token's mapping; call when its session ends.
+pub async fn forget_token(state: &AppState, token: &str) {
+    if let Err(e) = state.cache.delete(&token_key(token)).await {
+        tracing::error!(error = %e, "cannot forget a member token");
+    }
 }
 
 /// Opens a session for the account; returns the token (shown once) and its expiry.
@@ -62,26 +96,23 @@ pub async fn revoke_session(db: &impl ConnectionTrait, session_id: i64) -> Resul
 
 /// One round trip: the session and its account together. This runs on every member request,
 /// the card read among them, so it is kept to a single indexed query.
-async fn authenticate(state: &AppState, token: &str) -> Result<Member, ApiError> {
+pub async fn authenticate(state: &AppState, token: &str) -> Result<Member, ApiError> {
     use sea_orm::{DbBackend, FromQueryResult, Statement};
     let backend = state.db.get_database_backend();
     let sql = match backend {
         DbBackend::Postgres => {
-            "SELECT a.*, s.id AS session_id FROM member_session s \
-             JOIN wechat_account a ON a.id = s.wechat_account_id \
+            "SELECT a.*, s.id AS session_id, s.expires_at AS session_expires_at \
+             FROM member_session s JOIN wechat_account a ON a.id = s.wechat_account_id \
              WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2"
         }
         _ => {
-            "SELECT a.*, s.id AS session_id FROM member_session s \
-             JOIN wechat_account a ON a.id = s.wechat_account_id \
+            "SELECT a.*, s.id AS session_id, s.expires_at AS session_expires_at \
+             FROM member_session s JOIN wechat_account a ON a.id = s.wechat_account_id \
              WHERE s.token_hash = ? AND s.revoked_at IS NULL AND s.expires_at > ?"
         }
     };
-    let stmt = Statement::from_sql_and_values(
-        backend,
-        sql,
-        [sha256_hex(token).into(), Utc::now().into()],
-    );
+    let stmt =
+        Statement::from_sql_and_values(backend, sql, [sha256_hex(token).into(), Utc::now().into()]);
     let row = state
         .db
         .query_one_raw(stmt)
@@ -89,9 +120,11 @@ async fn authenticate(state: &AppState, token: &str) -> Result<Member, ApiError>
         .ok_or_else(ApiError::unauthorized)?;
     let account = wechat_account::Model::from_query_result(&row, "")?;
     let session_id: i64 = row.try_get("", "session_id")?;
+    let session_expires_at: DateTime<Utc> = row.try_get("", "session_expires_at")?;
     Ok(Member {
         account_id: account.id,
         session_id,
+        session_expires_at,
         account,
     })
 }

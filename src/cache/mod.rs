@@ -119,6 +119,39 @@ impl Cache {
         }
     }
 
+    /// Reads `key`, then, in the same round trip, every key made by putting its value into
+    /// `templates` at `{}`. Returns the value and one answer per template; nothing when `key`
+    /// is absent.
+    pub async fn follow(
+        &self,
+        key: &str,
+        templates: &[&str],
+    ) -> Result<Option<(String, Vec<Option<String>>)>, CacheError> {
+        let key = self.key(key);
+        let templates: Vec<String> = templates.iter().map(|t| self.key(t)).collect();
+        let mut values = match &self.backend {
+            Backend::Memory(m) => {
+                let Some(v) = m.get(&key).await else {
+                    return Ok(None);
+                };
+                let mut values = vec![Some(v.clone())];
+                for t in &templates {
+                    values.push(m.get(&t.replacen("{}", &v, 1)).await);
+                }
+                values
+            }
+            Backend::Redis(r) => r.follow(&key, &templates).await?,
+        };
+        if values.is_empty() {
+            return Ok(None);
+        }
+        let Some(v) = values.remove(0) else {
+            return Ok(None);
+        };
+        values.resize(templates.len(), None);
+        Ok(Some((v, values)))
+    }
+
     /// Several keys in one round trip; one answer per key, in order.
     pub async fn mget(&self, keys: &[&str]) -> Result<Vec<Option<String>>, CacheError> {
         let keys: Vec<String> = keys.iter().map(|k| self.key(k)).collect();

@@ -36,12 +36,28 @@ end
 return 0
 ";
 
+// Follows a pointer in one round trip: reads KEYS[1], then each ARGV template with `{}` replaced
+// by that value. The hottest read (a member's card by their token) needs both steps; two round
+// trips would double its cost. The derived keys are not declared, which standalone Redis and
+// Sentinel accept (Redis Cluster would need them in one slot).
+const GET_THEN_GET: &str = r"
+local v = redis.call('GET', KEYS[1])
+if not v then return {false} end
+local out = {v}
+for i = 1, #ARGV do
+  local k = string.gsub(ARGV[i], '{}', v, 1)
+  out[#out + 1] = redis.call('GET', k)
+end
+return out
+";
+
 #[derive(Clone)]
 pub(super) struct RedisStore {
     conn: ConnectionManager,
     delete_if_eq: Script,
     incr: Script,
     decr: Script,
+    follow: Script,
 }
 
 fn millis(d: Duration) -> u64 {
@@ -68,6 +84,7 @@ impl RedisStore {
             delete_if_eq: Script::new(DELETE_IF_EQ),
             incr: Script::new(INCR_WITH_EXPIRY),
             decr: Script::new(DECR_TO_ZERO),
+            follow: Script::new(GET_THEN_GET),
         })
     }
 
@@ -77,10 +94,24 @@ impl RedisStore {
         Ok(())
     }
 
+    pub(super) async fn follow(
+        &self,
+        key: &str,
+        templates: &[String],
+    ) -> Result<Vec<Option<String>>, CacheError> {
+        let mut conn = self.conn.clone();
+        let mut call = self.follow.key(key);
+        for t in templates {
+            call.arg(t);
+        }
+        Ok(call.invoke_async(&mut conn).await?)
+    }
+
     pub(super) async fn mget(&self, keys: &[String]) -> Result<Vec<Option<String>>, CacheError> {
         let mut conn = self.conn.clone();
         // MGET answers one value per key, nil for absent ones, in one round trip.
-        let values: Vec<Option<String>> = redis::cmd("MGET").arg(keys).query_async(&mut conn).await?;
+        let values: Vec<Option<String>> =
+            redis::cmd("MGET").arg(keys).query_async(&mut conn).await?;
         Ok(values)
     }
 

@@ -60,7 +60,10 @@ mod tests {
         let cal = Calendar::new(chrono_tz::Asia::Shanghai);
         // 16:30 UTC is 00:30 the next day in Beijing.
         let at = Utc.with_ymd_and_hms(2026, 11, 22, 16, 30, 0).unwrap();
-        assert_eq!(cal.date_of(at), NaiveDate::from_ymd_opt(2026, 11, 23).unwrap());
+        assert_eq!(
+            cal.date_of(at),
+            NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()
+        );
         let start = cal.start_of(NaiveDate::from_ymd_opt(2026, 11, 23).unwrap());
         assert_eq!(start, Utc.with_ymd_and_hms(2026, 11, 22, 16, 0, 0).unwrap());
     }
@@ -68,9 +71,15 @@ mod tests {
     #[test]
     fn months_clamp_to_the_end_of_shorter_months() {
         let d = NaiveDate::from_ymd_opt(2026, 1, 31).unwrap();
-        assert_eq!(add_months(d, 1), NaiveDate::from_ymd_opt(2026, 2, 28).unwrap());
+        assert_eq!(
+            add_months(d, 1),
+            NaiveDate::from_ymd_opt(2026, 2, 28).unwrap()
+        );
         let leap = NaiveDate::from_ymd_opt(2028, 2, 29).unwrap();
-        assert_eq!(add_months(leap, 12), NaiveDate::from_ymd_opt(2029, 2, 28).unwrap());
+        assert_eq!(
+            add_months(leap, 12),
+            NaiveDate::from_ymd_opt(2029, 2, 28).unwrap()
+        );
         assert_eq!(month_key(d), "2026-01");
     }
 }

@@ -12,8 +12,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use entity::{checkin, customer, member, points_lot};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -33,7 +33,11 @@ const GLOBAL_GEN: &str = "card:gen:all";
 const GEN_TTL: Duration = Duration::from_secs(24 * 3600);
 
 fn new_generation() -> String {
-    format!("{}-{}", Utc::now().timestamp_micros(), rand::random::<u32>())
+    format!(
+        "{}-{}",
+        Utc::now().timestamp_micros(),
+        rand::random::<u32>()
+    )
 }
 
 fn card_key(member_id: i64) -> String {
@@ -84,11 +88,26 @@ pub struct Card {
     pub today: NaiveDate,
 }
 
-#[derive(Serialize, Deserialize)]
-struct Cached {
-    global_gen: String,
-    member_gen: String,
-    card: Card,
+/// A cached card is stored as `global_gen \n member_gen \n business date \n card JSON`, so a
+/// hit is answered with the JSON as stored, without decoding and encoding it again.
+fn encode(global_gen: &str, member_gen: &str, card: &Card) -> Result<String, serde_json::Error> {
+    Ok(format!(
+        "{global_gen}\n{member_gen}\n{}\n{}",
+        card.today,
+        serde_json::to_string(card)?
+    ))
+}
+
+/// The card JSON of a cached entry, if it is still current.
+fn current_json<'a>(
+    raw: &'a str,
+    global_gen: &str,
+    member_gen: &str,
+    today: NaiveDate,
+) -> Option<&'a str> {
+    let mut parts = raw.splitn(4, '\n');
+    let (g, m, d, json) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    (g == global_gen && m == member_gen && d.parse::<NaiveDate>().ok()? == today).then_some(json)
 }
 
 /// Builds the card from the database.
@@ -112,7 +131,13 @@ pub async fn build(
         threshold_fen: next.threshold_fen,
         spend_needed_fen: (next.threshold_fen - spend).max(0),
     });
-    let expiring_soon = expiring(conn, m.id, today, today + chrono::Days::new(u64::from(settings.expiry_reminder_days))).await?;
+    let expiring_soon = expiring(
+        conn,
+        m.id,
+        today,
+        today + chrono::Days::new(u64::from(settings.expiry_reminder_days)),
+    )
+    .await?;
     let checked_in_today = checkin::Entity::find()
         .filter(checkin::Column::MemberId.eq(m.id))
         .filter(checkin::Column::BusinessDate.eq(today))
@@ -175,28 +200,31 @@ pub async fn expiring(
         .collect())
 }
 
-fn parse_gen(raw: Option<&Option<String>>) -> String {
+fn value(raw: Option<&Option<String>>) -> String {
     raw.and_then(|v| v.clone()).unwrap_or_default()
 }
 
-/// The card of `member_id`, from the cache when it is current, else built and cached. The
-/// cache is an accelerator only: if it fails, the card comes from the database.
-pub async fn get(state: &AppState, member_id: i64) -> Result<Card, ApiError> {
-    let today = Calendar::new(state.settings.loyalty.tz()).today();
-    let (key, gen) = (card_key(member_id), gen_key(member_id));
+fn today(state: &AppState) -> NaiveDate {
+    Calendar::new(state.settings.loyalty.tz()).today()
+}
+
+/// The card of `member_id` as JSON, from the cache when it is current, else built and cached.
+/// The cache is an accelerator only: if it fails, the card comes from the database.
+pub async fn get_json(state: &AppState, member_id: i64) -> Result<String, ApiError> {
+    let today = today(state);
+    let key = card_key(member_id);
     let (mut global_gen, mut member_gen) = (String::new(), String::new());
-    match state.cache.mget(&[&key, &gen, GLOBAL_GEN]).await {
+    match state
+        .cache
+        .mget(&[&key, &gen_key(member_id), GLOBAL_GEN])
+        .await
+    {
         Ok(values) => {
-            member_gen = parse_gen(values.get(1));
-            global_gen = parse_gen(values.get(2));
+            member_gen = value(values.get(1));
+            global_gen = value(values.get(2));
             if let Some(Some(raw)) = values.first() {
-                if let Ok(cached) = serde_json::from_str::<Cached>(raw) {
-                    if cached.global_gen == global_gen
-                        && cached.member_gen == member_gen
-                        && cached.card.today == today
-                    {
-                        return Ok(cached.card);
-                    }
+                if let Some(json) = current_json(raw, &global_gen, &member_gen, today) {
+                    return Ok(json.to_string());
                 }
             }
         }
@@ -206,22 +234,50 @@ pub async fn get(state: &AppState, member_id: i64) -> Result<Card, ApiError> {
         .one(&state.db)
         .await?
         .ok_or_else(|| ApiError::not_found("会员"))?;
+    // The generations were read before the database: a write committing in between has
+    // replaced them, so this card, stored under the old ones, is never served.
     let card = build(&state.db, state, &m, today).await?;
-    let cached = Cached {
-        global_gen,
-        member_gen,
-        card,
-    };
+    let json = serde_json::to_string(&card).map_err(ApiError::internal)?;
+    let entry = encode(&global_gen, &member_gen, &card).map_err(ApiError::internal)?;
     let ttl = Duration::from_secs(state.settings.loyalty.card_cache_secs);
-    if let Err(e) = state.cache.set_json(&key, &cached, ttl).await {
+    if let Err(e) = state.cache.set(&key, &entry, ttl).await {
         tracing::warn!(error = %e, "cannot cache a card");
     }
-    Ok(cached.card)
+    Ok(json)
+}
+
+/// The card of `member_id`.
+pub async fn get(state: &AppState, member_id: i64) -> Result<Card, ApiError> {
+    let json = get_json(state, member_id).await?;
+    serde_json::from_str(&json).map_err(ApiError::internal)
+}
+
+/// The hottest path: the card of the member a token belongs to, from the cache alone, in one
+/// cache round trip (token -> member id -> card and its generations). `None` sends the caller
+/// down the full path (authentication in the database, then [`get_json`]).
+pub async fn by_token(state: &AppState, token_key: &str) -> Option<String> {
+    let found = state
+        .cache
+        .follow(token_key, &["card:{}", "card:gen:{}", GLOBAL_GEN])
+        .await
+        .ok()??;
+    let (_, values) = found;
+    let raw = values.first()?.as_deref()?;
+    current_json(
+        raw,
+        &value(values.get(2)),
+        &value(values.get(1)),
+        today(state),
+    )
+    .map(str::to_string)
 }
 
 /// Marks the member's cached card stale. Call after the change has committed.
 pub async fn invalidate(cache: &Cache, member_id: i64) {
-    if let Err(e) = cache.set(&gen_key(member_id), &new_generation(), GEN_TTL).await {
+    if let Err(e) = cache
+        .set(&gen_key(member_id), &new_generation(), GEN_TTL)
+        .await
+    {
         // The card may be served stale for up to card_cache_secs; say so loudly.
         tracing::error!(error = %e, member_id, "cannot invalidate a cached card");
     }

@@ -74,16 +74,28 @@ pub struct NewConsumption {
 }
 
 impl ConsumptionRequest {
-    fn parse(self, settings: &LoyaltySettings, now: DateTime<Utc>) -> Result<NewConsumption, ApiError> {
+    fn parse(
+        self,
+        settings: &LoyaltySettings,
+        now: DateTime<Utc>,
+    ) -> Result<NewConsumption, ApiError> {
         let order_no = self.order_no.trim().to_string();
         if order_no.is_empty()
             || order_no.len() > 64
-            || !order_no.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            || !order_no
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
-            return Err(ApiError::validation("order_no", "订单号须为 1-64 位字母、数字、- 或 _"));
+            return Err(ApiError::validation(
+                "order_no",
+                "订单号须为 1-64 位字母、数字、- 或 _",
+            ));
         }
         if !(0..=MAX_PAID_FEN).contains(&self.paid_fen) {
-            return Err(ApiError::validation("paid_fen", "实付金额须在 0 到 1000 万元之间（单位：分）"));
+            return Err(ApiError::validation(
+                "paid_fen",
+                "实付金额须在 0 到 1000 万元之间（单位：分）",
+            ));
         }
         if self.items.len() > 50 {
             return Err(ApiError::validation("items", "项目最多 50 个"));
@@ -91,10 +103,18 @@ impl ConsumptionRequest {
         for (i, item) in self.items.iter().enumerate() {
             let name = item.name.trim();
             if name.is_empty() || name.chars().count() > 40 {
-                return Err(ApiError::validation(&format!("items[{i}].name"), "项目名称须为 1-40 个字符"));
+                return Err(ApiError::validation(
+                    &format!("items[{i}].name"),
+                    "项目名称须为 1-40 个字符",
+                ));
             }
-            if !(1..=1000).contains(&item.quantity) || !(0..=MAX_PAID_FEN).contains(&item.amount_fen) {
-                return Err(ApiError::validation(&format!("items[{i}]"), "项目数量或金额不正确"));
+            if !(1..=1000).contains(&item.quantity)
+                || !(0..=MAX_PAID_FEN).contains(&item.amount_fen)
+            {
+                return Err(ApiError::validation(
+                    &format!("items[{i}]"),
+                    "项目数量或金额不正确",
+                ));
             }
         }
         let occurred_at = self.occurred_at.unwrap_or(now);
@@ -202,16 +222,14 @@ pub fn bonus_for(
 /// rounded down once at the end so no step loses a fraction.
 pub fn points_for(paid_fen: i64, points_per_yuan: i64, tier_pct: i64, bonus_pct: i64) -> i64 {
     let yuan = i128::from(paid_fen / 100);
-    let points = yuan * i128::from(points_per_yuan) * i128::from(tier_pct) * i128::from(bonus_pct) / 10_000;
+    let points =
+        yuan * i128::from(points_per_yuan) * i128::from(tier_pct) * i128::from(bonus_pct) / 10_000;
     i64::try_from(points).unwrap_or(i64::MAX)
 }
 
 fn order_conflict(existing: &consumption::Model) -> ApiError {
-    ApiError::conflict(
-        "order_no_conflict",
-        "该门店的订单号已用于另一笔消费",
-    )
-    .with_detail("consumption_id", existing.id)
+    ApiError::conflict("order_no_conflict", "该门店的订单号已用于另一笔消费")
+        .with_detail("consumption_id", existing.id)
 }
 
 /// Records a consumption in the caller's write transaction. `today` is the business date of
@@ -264,7 +282,10 @@ pub async fn record(
             return Err(order_conflict(&row));
         }
         let balance = match row.member_id {
-            Some(id) => member::Entity::find_by_id(id).one(txn).await?.map(|m| m.points_balance),
+            Some(id) => member::Entity::find_by_id(id)
+                .one(txn)
+                .await?
+                .map(|m| m.points_balance),
             None => None,
         };
         return Ok(Recorded {
@@ -281,7 +302,10 @@ pub async fn record(
     if paid {
         let at = input.occurred_at;
         customer::Entity::update_many()
-            .col_expr(customer::Column::VisitCount, Expr::col(customer::Column::VisitCount).add(1))
+            .col_expr(
+                customer::Column::VisitCount,
+                Expr::col(customer::Column::VisitCount).add(1),
+            )
             .col_expr(
                 customer::Column::LifetimeSpendFen,
                 Expr::col(customer::Column::LifetimeSpendFen).add(input.paid_fen),
@@ -369,7 +393,10 @@ pub async fn record(
     consumption::Entity::update_many()
         .col_expr(consumption::Column::MemberId, Expr::value(m.id))
         .col_expr(consumption::Column::PointsEarned, Expr::value(points))
-        .col_expr(consumption::Column::Bonus, Expr::value(bonus.map(str::to_string)))
+        .col_expr(
+            consumption::Column::Bonus,
+            Expr::value(bonus.map(str::to_string)),
+        )
         .col_expr(consumption::Column::LotId, Expr::value(lot_id))
         .filter(consumption::Column::Id.eq(row.id))
         .exec(txn)
@@ -378,13 +405,17 @@ pub async fn record(
     // The upgrade: the consumption that crosses a threshold lifts the earned tier now.
     let mut upgraded_to = None;
     if paid {
-        let spend = trailing_spend(txn, customer.id, std::cmp::max(today, business_date), 12).await?;
+        let spend =
+            trailing_spend(txn, customer.id, std::cmp::max(today, business_date), 12).await?;
         let met = tiers.met_by(spend);
         let current = tiers.by_id(m.tier_id).unwrap_or_else(|| tiers.entry());
         if met.rank > current.rank {
             let res = member::Entity::update_many()
                 .col_expr(member::Column::PrevTierId, Expr::value(m.tier_id))
-                .col_expr(member::Column::PrevTierValidUntil, Expr::value(m.tier_valid_until))
+                .col_expr(
+                    member::Column::PrevTierValidUntil,
+                    Expr::value(m.tier_valid_until),
+                )
                 .col_expr(member::Column::TierId, Expr::value(met.id))
                 .col_expr(
                     member::Column::TierValidUntil,
@@ -476,7 +507,10 @@ async fn credit_referrer(
         .count(txn)
         .await?;
     if this_month >= u64::from(settings.referral_monthly_cap) {
-        tracing::info!(referrer = referrer.id, "referral credit skipped: monthly cap reached");
+        tracing::info!(
+            referrer = referrer.id,
+            "referral credit skipped: monthly cap reached"
+        );
         return Ok(None);
     }
     let posted = ledger::credit(
@@ -571,7 +605,11 @@ pub async fn record_consumption(
     })
     .await?;
     card::invalidate_many(&state.cache, recorded.touched_members()).await;
-    let status = if recorded.replayed { StatusCode::OK } else { StatusCode::CREATED };
+    let status = if recorded.replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
     Ok(HttpResponse::build(status).json(recorded))
 }
 
@@ -625,8 +663,10 @@ pub async fn refund(
             .one(txn)
             .await?
             .ok_or_else(|| ApiError::not_found("消费记录"))?;
-        return Err(ApiError::conflict("refund_exceeds_paid", "退款金额超过可退金额")
-            .with_detail("refundable_fen", c.paid_fen - c.refunded_fen));
+        return Err(
+            ApiError::conflict("refund_exceeds_paid", "退款金额超过可退金额")
+                .with_detail("refundable_fen", c.paid_fen - c.refunded_fen),
+        );
     };
     let fully = c.refunded_fen == c.paid_fen;
     let row = consumption_refund::ActiveModel {
@@ -679,7 +719,10 @@ pub async fn refund(
     }
     let reversed_before = consumption_refund::Entity::find()
         .select_only()
-        .column_as(Expr::cust("CAST(COALESCE(SUM(points_reversed), 0) AS BIGINT)"), "total")
+        .column_as(
+            Expr::cust("CAST(COALESCE(SUM(points_reversed), 0) AS BIGINT)"),
+            "total",
+        )
         .filter(consumption_refund::Column::ConsumptionId.eq(c.id))
         .into_model::<Sum>()
         .one(txn)
@@ -689,8 +732,10 @@ pub async fn refund(
     let target = if c.paid_fen == 0 {
         0
     } else {
-        i64::try_from(i128::from(c.points_earned) * i128::from(c.refunded_fen) / i128::from(c.paid_fen))
-            .unwrap_or(c.points_earned)
+        i64::try_from(
+            i128::from(c.points_earned) * i128::from(c.refunded_fen) / i128::from(c.paid_fen),
+        )
+        .unwrap_or(c.points_earned)
     };
     let to_reverse = target - reversed_before;
     let mut balance = None;
@@ -711,7 +756,10 @@ pub async fn refund(
         )
         .await?;
         consumption_refund::Entity::update_many()
-            .col_expr(consumption_refund::Column::PointsReversed, Expr::value(to_reverse))
+            .col_expr(
+                consumption_refund::Column::PointsReversed,
+                Expr::value(to_reverse),
+            )
             .filter(consumption_refund::Column::Id.eq(row.id))
             .exec(txn)
             .await?;
@@ -778,7 +826,10 @@ pub async fn refund(
                 .col_expr(member::Column::TierValidUntil, Expr::value(valid_until))
                 .col_expr(member::Column::TierSource, Expr::value("refund"))
                 .col_expr(member::Column::PrevTierId, Expr::value(Option::<i64>::None))
-                .col_expr(member::Column::PrevTierValidUntil, Expr::value(Option::<NaiveDate>::None))
+                .col_expr(
+                    member::Column::PrevTierValidUntil,
+                    Expr::value(Option::<NaiveDate>::None),
+                )
                 .col_expr(member::Column::UpdatedAt, Expr::value(Utc::now()))
                 .filter(member::Column::Id.eq(m.id))
                 .filter(member::Column::TierId.eq(m.tier_id))
@@ -828,9 +879,17 @@ pub async fn refund_consumption(
     let id = path.into_inner();
     let body = body.into_inner();
     if !(1..=MAX_PAID_FEN).contains(&body.amount_fen) {
-        return Err(ApiError::validation("amount_fen", "退款金额须大于 0（单位：分）"));
+        return Err(ApiError::validation(
+            "amount_fen",
+            "退款金额须大于 0（单位：分）",
+        ));
     }
-    let reason = body.reason.as_deref().map(str::trim).filter(|r| !r.is_empty()).map(str::to_string);
+    let reason = body
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_string);
     if reason.as_ref().is_some_and(|r| r.chars().count() > 200) {
         return Err(ApiError::validation("reason", "原因不超过 200 个字符"));
     }
@@ -946,9 +1005,15 @@ mod tests {
         let march_birthday = NaiveDate::from_ymd_opt(1990, 3, 20);
         assert_eq!(bonus_for(&s, march_birthday, day).0, 200);
         s.member_day_multiplier_pct = 300;
-        assert_eq!(bonus_for(&s, march_birthday, day), (300, Some("member_day")));
+        assert_eq!(
+            bonus_for(&s, march_birthday, day),
+            (300, Some("member_day"))
+        );
         s.birthday_multiplier_pct = 400;
-        assert_eq!(bonus_for(&s, march_birthday, day), (400, Some("birthday_month")));
+        assert_eq!(
+            bonus_for(&s, march_birthday, day),
+            (400, Some("birthday_month"))
+        );
         let plain = NaiveDate::from_ymd_opt(2026, 4, 8).unwrap_or_default();
         assert_eq!(bonus_for(&s, march_birthday, plain), (100, None));
     }

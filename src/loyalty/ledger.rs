@@ -87,7 +87,10 @@ pub struct Posted {
 }
 
 /// Locks the member's row for the rest of the transaction and returns it.
-pub async fn lock_member(txn: &DatabaseTransaction, member_id: i64) -> Result<member::Model, LedgerError> {
+pub async fn lock_member(
+    txn: &DatabaseTransaction,
+    member_id: i64,
+) -> Result<member::Model, LedgerError> {
     member::Entity::find_by_id(member_id)
         .lock(LockType::Update)
         .one(txn)
@@ -111,7 +114,11 @@ async fn move_balance(
         .col_expr(member::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(member::Column::Id.eq(member_id));
     if let Some(floor) = floor {
-        update = update.filter(Expr::col(member::Column::PointsBalance).add(delta).gte(floor));
+        update = update.filter(
+            Expr::col(member::Column::PointsBalance)
+                .add(delta)
+                .gte(floor),
+        );
     }
     let rows = update.exec_with_returning(txn).await?;
     Ok(rows.first().map(|m| m.points_balance))
@@ -154,7 +161,10 @@ async fn take_from_lot(txn: &DatabaseTransaction, lot_id: i64, amount: i64) -> R
     Ok(res.rows_affected == 1)
 }
 
-async fn debt_lot(txn: &DatabaseTransaction, member_id: i64) -> Result<Option<points_lot::Model>, DbErr> {
+async fn debt_lot(
+    txn: &DatabaseTransaction,
+    member_id: i64,
+) -> Result<Option<points_lot::Model>, DbErr> {
     points_lot::Entity::find()
         .filter(points_lot::Column::MemberId.eq(member_id))
         .filter(points_lot::Column::Kind.eq(LOT_DEBT))
@@ -329,7 +339,12 @@ pub async fn debit(
     })
 }
 
-async fn draw(txn: &DatabaseTransaction, entry_id: i64, lot_id: i64, amount: i64) -> Result<(), DbErr> {
+async fn draw(
+    txn: &DatabaseTransaction,
+    entry_id: i64,
+    lot_id: i64,
+    amount: i64,
+) -> Result<(), DbErr> {
     points_draw::ActiveModel {
         entry_id: Set(entry_id),
         lot_id: Set(lot_id),
@@ -418,10 +433,7 @@ pub async fn expire_lot(txn: &DatabaseTransaction, lot_id: i64) -> Result<i64, L
         kind: EntryKind::Expire,
         source: source::EXPIRY,
         ref_id: Some(lot.id),
-        reason: format!(
-            "积分过期（{} 获得）",
-            lot.earned_on.format("%Y-%m-%d")
-        ),
+        reason: format!("积分过期（{} 获得）", lot.earned_on.format("%Y-%m-%d")),
         staff_id: None,
     };
     write_entry(txn, &p, -lot.remaining, balance).await?;

@@ -2,7 +2,7 @@
 //! the member's own card and profile, and the staff view of a member with the manual tier.
 
 use actix_web::http::StatusCode;
-use actix_web::{get, patch, post, web, HttpResponse};
+use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{NaiveDate, Utc};
 use entity::{customer, member, wechat_account};
 use sea_orm::sea_query::{Expr, OnConflict};
@@ -16,7 +16,8 @@ use super::calendar::Calendar;
 use super::card::{self, Card};
 use super::tiers::TierTable;
 use crate::audit;
-use crate::auth::member::Member;
+use crate::auth::bearer;
+use crate::auth::member::{authenticate, remember_token, token_key, Member};
 use crate::auth::staff::{Action, Staff};
 use crate::db;
 use crate::error::{ApiError, ErrorEnvelope};
@@ -31,7 +32,11 @@ pub mod via {
 }
 
 fn not_member() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_member", "您还不是会员，加入后即可查看会员卡")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_member",
+        "您还不是会员，加入后即可查看会员卡",
+    )
 }
 
 /// Makes the customer a member on the entry tier; returns the member and whether this call
@@ -150,7 +155,12 @@ pub async fn join(
             "请先绑定手机号",
         ));
     };
-    let referrer = match body.referral_code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+    let referrer = match body
+        .referral_code
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
         None => None,
         Some(code) => {
             let account = wechat_account::Entity::find()
@@ -183,7 +193,11 @@ pub async fn join(
     }
     card::invalidate(&state.cache, m.id).await;
     let card = card::get(&state, m.id).await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok(HttpResponse::build(status).json(card))
 }
 
@@ -198,35 +212,25 @@ pub async fn join(
     security(("member" = []))
 )]
 #[get("/api/v1/member/me")]
-pub async fn me(state: web::Data<AppState>, who: Member) -> Result<HttpResponse, ApiError> {
-    let customer_id = who.account.customer_id.ok_or_else(not_member)?;
-    let member_id = member_id_of_customer(&state, customer_id).await?;
-    let card = card::get(&state, member_id).await?;
+pub async fn me(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let token = bearer(&req).ok_or_else(ApiError::unauthorized)?;
+    let json = match card::by_token(&state, &token_key(&token)).await {
+        Some(json) => json,
+        None => {
+            let who = authenticate(&state, &token).await?;
+            let customer_id = who.account.customer_id.ok_or_else(not_member)?;
+            let m = member_of_customer(&state.db, customer_id)
+                .await?
+                .ok_or_else(not_member)?;
+            let json = card::get_json(&state, m.id).await?;
+            remember_token(&state, &who, &token, m.id).await;
+            json
+        }
+    };
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
-        .json(card))
-}
-
-/// The member id of a customer, remembered in the cache: membership never ends, so the
-/// mapping never goes stale once made.
-async fn member_id_of_customer(state: &AppState, customer_id: i64) -> Result<i64, ApiError> {
-    let key = format!("member-of:{customer_id}");
-    if let Ok(Some(raw)) = state.cache.get(&key).await {
-        if let Ok(id) = raw.parse() {
-            return Ok(id);
-        }
-    }
-    let m = member_of_customer(&state.db, customer_id)
-        .await?
-        .ok_or_else(not_member)?;
-    if let Err(e) = state
-        .cache
-        .set(&key, &m.id.to_string(), std::time::Duration::from_secs(24 * 3600))
-        .await
-    {
-        tracing::warn!(error = %e, "cannot cache a member id");
-    }
-    Ok(m.id)
+        .content_type("application/json")
+        .body(json))
 }
 
 #[derive(Deserialize, Serialize, ToSchema)]
@@ -337,9 +341,13 @@ pub async fn member_for_staff(
         .await?
         .ok_or_else(|| ApiError::not_found("会员"))?;
     let c = load_customer(state, m.customer_id).await?;
-    staff
-        .require_customer(action, &c)
-        .map_err(|e| if e.code() == "not_found" { ApiError::not_found("会员") } else { e })?;
+    staff.require_customer(action, &c).map_err(|e| {
+        if e.code() == "not_found" {
+            ApiError::not_found("会员")
+        } else {
+            e
+        }
+    })?;
     Ok((m, c))
 }
 
@@ -385,7 +393,11 @@ pub async fn enrol_at_desk(
         joined_via: m.joined_via.clone(),
         card: card::get(&state, m.id).await?,
     };
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok(HttpResponse::build(status).json(view))
 }
 
@@ -439,7 +451,10 @@ pub async fn set_manual_tier(
     let body = body.into_inner();
     let reason = body.reason.trim().to_string();
     if reason.is_empty() || reason.chars().count() > 100 {
-        return Err(ApiError::validation("reason", "请填写原因（不超过 100 个字符）"));
+        return Err(ApiError::validation(
+            "reason",
+            "请填写原因（不超过 100 个字符）",
+        ));
     }
     let tiers = TierTable::load(&state.db).await?;
     let today = Calendar::new(state.settings.loyalty.tz()).today();

@@ -291,11 +291,17 @@ pub async fn adjust(
     let (m, c) = member_for_staff(&state, &staff, Action::PointsAdjust, path.into_inner()).await?;
     let body = body.into_inner();
     if body.delta == 0 || body.delta.abs() > MAX_ADJUST {
-        return Err(ApiError::validation("delta", "调整积分须非 0，且不超过 100 万"));
+        return Err(ApiError::validation(
+            "delta",
+            "调整积分须非 0，且不超过 100 万",
+        ));
     }
     let reason = body.reason.trim().to_string();
     if reason.is_empty() || reason.chars().count() > 100 {
-        return Err(ApiError::validation("reason", "请填写调整原因（不超过 100 个字符）"));
+        return Err(ApiError::validation(
+            "reason",
+            "请填写调整原因（不超过 100 个字符）",
+        ));
     }
     let settings = state.settings.loyalty.clone();
     let today = Calendar::new(settings.tz()).today();

@@ -71,7 +71,11 @@ impl TierTable {
 
     /// The tier that applies to `m` on `today`: its earned tier, or its manual tier while that
     /// is higher and still running. Returns the tier, its end date and whether it is manual.
-    pub fn effective(&self, m: &member::Model, today: NaiveDate) -> (&tier::Model, Option<NaiveDate>, bool) {
+    pub fn effective(
+        &self,
+        m: &member::Model,
+        today: NaiveDate,
+    ) -> (&tier::Model, Option<NaiveDate>, bool) {
         let earned = self.by_id(m.tier_id).unwrap_or_else(|| self.entry());
         let manual = m
             .manual_tier_id
@@ -150,7 +154,10 @@ pub struct TierList {
 
 #[utoipa::path(tag = "staff", operation_id = "staff_list_tiers", responses((status = 200, body = TierList), (status = 401, body = ErrorEnvelope)), security(("staff_cookie" = []), ("staff_bearer" = [])))]
 #[get("/api/v1/staff/tiers")]
-pub async fn list_tiers(state: web::Data<AppState>, _staff: Staff) -> Result<HttpResponse, ApiError> {
+pub async fn list_tiers(
+    state: web::Data<AppState>,
+    _staff: Staff,
+) -> Result<HttpResponse, ApiError> {
     let table = TierTable::load(&state.db).await?;
     Ok(HttpResponse::Ok().json(TierList {
         tiers: table.all().iter().map(TierView::from).collect(),
@@ -193,31 +200,64 @@ fn validate(input: &TierTableInput) -> Result<(), ApiError> {
         let field = |f: &str| format!("tiers[{i}].{f}");
         let code_ok = !t.code.is_empty()
             && t.code.len() <= 20
-            && t.code.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            && t.code
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
         if !code_ok {
-            return Err(ApiError::validation(&field("code"), "code 须为 1-20 位小写字母、数字或下划线"));
+            return Err(ApiError::validation(
+                &field("code"),
+                "code 须为 1-20 位小写字母、数字或下划线",
+            ));
         }
         let name = t.name.trim();
         if name.is_empty() || name.chars().count() > 20 {
-            return Err(ApiError::validation(&field("name"), "等级名称须为 1-20 个字符"));
+            return Err(ApiError::validation(
+                &field("name"),
+                "等级名称须为 1-20 个字符",
+            ));
         }
         if !(1..=100).contains(&t.discount_pct) {
-            return Err(ApiError::validation(&field("discount_pct"), "折扣须在 1 到 100 之间（95 即 95折）"));
+            return Err(ApiError::validation(
+                &field("discount_pct"),
+                "折扣须在 1 到 100 之间（95 即 95折）",
+            ));
         }
         if !(100..=1000).contains(&t.multiplier_pct) {
-            return Err(ApiError::validation(&field("multiplier_pct"), "积分倍率须在 100 到 1000 之间（120 即 1.2 倍）"));
+            return Err(ApiError::validation(
+                &field("multiplier_pct"),
+                "积分倍率须在 100 到 1000 之间（120 即 1.2 倍）",
+            ));
         }
         if !(0..=720).contains(&t.booking_lead_hours) {
-            return Err(ApiError::validation(&field("booking_lead_hours"), "提前预约小时数须在 0 到 720 之间"));
+            return Err(ApiError::validation(
+                &field("booking_lead_hours"),
+                "提前预约小时数须在 0 到 720 之间",
+            ));
         }
-        if t.benefits.len() > 20 || t.benefits.iter().any(|b| b.trim().is_empty() || b.chars().count() > 50) {
-            return Err(ApiError::validation(&field("benefits"), "权益最多 20 条，每条 1-50 个字符"));
+        if t.benefits.len() > 20
+            || t.benefits
+                .iter()
+                .any(|b| b.trim().is_empty() || b.chars().count() > 50)
+        {
+            return Err(ApiError::validation(
+                &field("benefits"),
+                "权益最多 20 条，每条 1-50 个字符",
+            ));
         }
         if i > 0 && t.threshold_fen <= tiers[i - 1].threshold_fen {
-            return Err(ApiError::validation(&field("threshold_fen"), "等级门槛须逐级升高"));
+            return Err(ApiError::validation(
+                &field("threshold_fen"),
+                "等级门槛须逐级升高",
+            ));
         }
-        if tiers[..i].iter().any(|o| o.code == t.code || o.name.trim() == name) {
-            return Err(ApiError::validation(&field("code"), "等级的 code 和名称不能重复"));
+        if tiers[..i]
+            .iter()
+            .any(|o| o.code == t.code || o.name.trim() == name)
+        {
+            return Err(ApiError::validation(
+                &field("code"),
+                "等级的 code 和名称不能重复",
+            ));
         }
     }
     Ok(())
@@ -249,7 +289,10 @@ pub async fn replace_tiers(
     db::write(&state.db, move |txn| {
         Box::pin(async move {
             let existing = tier::Entity::find().all(txn).await?;
-            for old in existing.iter().filter(|o| !input.tiers.iter().any(|t| t.code == o.code)) {
+            for old in existing
+                .iter()
+                .filter(|o| !input.tiers.iter().any(|t| t.code == o.code))
+            {
                 let held = member::Entity::find()
                     .filter(
                         member::Column::TierId
@@ -274,7 +317,10 @@ pub async fn replace_tiers(
             }
             // Ranks are unique; shift the old ones out of the way in one statement first.
             tier::Entity::update_many()
-                .col_expr(tier::Column::Rank, Expr::col(tier::Column::Rank).add(10_000))
+                .col_expr(
+                    tier::Column::Rank,
+                    Expr::col(tier::Column::Rank).add(10_000),
+                )
                 .exec(txn)
                 .await?;
             let now = Utc::now();

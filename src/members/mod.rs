@@ -189,8 +189,15 @@ pub async fn login(
 
 #[utoipa::path(tag = "member", responses((status = 204), (status = 401, body = ErrorEnvelope)), security(("member" = [])))]
 #[post("/api/v1/member/auth/logout")]
-pub async fn logout(state: web::Data<AppState>, member: Member) -> Result<HttpResponse, ApiError> {
+pub async fn logout(
+    state: web::Data<AppState>,
+    member: Member,
+    req: actix_web::HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     revoke_session(&state.db, member.session_id).await?;
+    if let Some(token) = crate::auth::bearer(&req) {
+        crate::auth::member::forget_token(&state, &token).await;
+    }
     Ok(HttpResponse::NoContent().finish())
 }
 

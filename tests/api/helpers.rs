@@ -588,15 +588,18 @@ impl MemberClient {
     }
 
     pub async fn post(&self, path: &str, body: serde_json::Value) -> Reply {
-        self.send(reqwest::Method::POST, path, None, Some(body)).await
+        self.send(reqwest::Method::POST, path, None, Some(body))
+            .await
     }
 
     pub async fn post_keyed(&self, path: &str, key: &str, body: serde_json::Value) -> Reply {
-        self.send(reqwest::Method::POST, path, Some(key), Some(body)).await
+        self.send(reqwest::Method::POST, path, Some(key), Some(body))
+            .await
     }
 
     pub async fn patch(&self, path: &str, body: serde_json::Value) -> Reply {
-        self.send(reqwest::Method::PATCH, path, None, Some(body)).await
+        self.send(reqwest::Method::PATCH, path, None, Some(body))
+            .await
     }
 }
 
@@ -624,7 +627,11 @@ pub async fn member_login(app: &TestApp, openid: &str) -> MemberClient {
 
 /// A member who logged in, consented, bound `phone` and joined; returns the client and the
 /// card `POST /member/join` answered (with `member_id`).
-pub async fn member_joined(app: &TestApp, openid: &str, phone: &str) -> (MemberClient, serde_json::Value) {
+pub async fn member_joined(
+    app: &TestApp,
+    openid: &str,
+    phone: &str,
+) -> (MemberClient, serde_json::Value) {
     let m = member_login(app, openid).await;
     let r = m
         .post(
@@ -636,7 +643,9 @@ pub async fn member_joined(app: &TestApp, openid: &str, phone: &str) -> (MemberC
     let sandbox = app.state.sandbox.as_ref().expect("no sandbox in this app");
     let code = format!("phone-{}", uuid::Uuid::new_v4().simple());
     sandbox.add_phone_code(&code, phone);
-    let r = m.post("/api/v1/member/phone", serde_json::json!({"code": code})).await;
+    let r = m
+        .post("/api/v1/member/phone", serde_json::json!({"code": code}))
+        .await;
     assert_eq!(r.status, 200, "{r:?}");
     let r = m.post("/api/v1/member/join", serde_json::json!({})).await;
     assert_eq!(r.status, 201, "{r:?}");
@@ -679,7 +688,10 @@ impl Chain {
         use sea_orm::{sea_query::Expr, ColumnTrait, EntityTrait, QueryFilter};
         let customer_id = customer_of_member(app, member_id).await;
         entity::customer::Entity::update_many()
-            .col_expr(entity::customer::Column::HomeStoreId, Expr::value(self.store))
+            .col_expr(
+                entity::customer::Column::HomeStoreId,
+                Expr::value(self.store),
+            )
             .filter(entity::customer::Column::Id.eq(customer_id))
             .exec(&app.state.db)
             .await
@@ -688,7 +700,12 @@ impl Chain {
     }
 
     /// Records a paid consumption now; asserts it was accepted and returns the answer.
-    pub async fn consume(&self, customer_id: i64, order_no: &str, paid_fen: i64) -> serde_json::Value {
+    pub async fn consume(
+        &self,
+        customer_id: i64,
+        order_no: &str,
+        paid_fen: i64,
+    ) -> serde_json::Value {
         let r = self
             .desk
             .post(
@@ -712,5 +729,8 @@ pub async fn assert_ledger_consistent(app: &TestApp) {
     let bad = memberhub::loyalty::ledger::invariant_violations(&app.state.db)
         .await
         .unwrap();
-    assert!(bad.is_empty(), "balance != sum of live lots for (member, balance, lots): {bad:?}");
+    assert!(
+        bad.is_empty(),
+        "balance != sum of live lots for (member, balance, lots): {bad:?}"
+    );
 }

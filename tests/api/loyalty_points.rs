@@ -28,7 +28,12 @@ async fn balance(m: &MemberClient) -> i64 {
 }
 
 /// A member who joined and whose customer belongs to the chain's store.
-async fn served_member(app: &TestApp, chain: &Chain, openid: &str, phone: &str) -> (MemberClient, i64, i64) {
+async fn served_member(
+    app: &TestApp,
+    chain: &Chain,
+    openid: &str,
+    phone: &str,
+) -> (MemberClient, i64, i64) {
     let (m, card) = member_joined(app, openid, phone).await;
     let id = member_id(&card);
     let customer = chain.claim(app, id).await;
@@ -93,25 +98,49 @@ async fn staff_enrol_at_the_desk_within_their_store_only() {
     let chain = chain(&app).await;
     let c = chain
         .desk
-        .post("/api/v1/staff/customers", json!({"name": "李女士", "phone": "13900000002"}))
+        .post(
+            "/api/v1/staff/customers",
+            json!({"name": "李女士", "phone": "13900000002"}),
+        )
         .await;
     assert_eq!(c.status, 201, "{c:?}");
     let customer = c.body["id"].as_i64().unwrap();
-    let r = chain.desk.post("/api/v1/staff/members", json!({"customer_id": customer})).await;
+    let r = chain
+        .desk
+        .post("/api/v1/staff/members", json!({"customer_id": customer}))
+        .await;
     assert_eq!(r.status, 201, "{r:?}");
     assert_eq!(r.body["joined_via"], "desk");
-    let again = chain.desk.post("/api/v1/staff/members", json!({"customer_id": customer})).await;
+    let again = chain
+        .desk
+        .post("/api/v1/staff/members", json!({"customer_id": customer}))
+        .await;
     assert_eq!(again.status, 200);
     assert_eq!(again.body["card"]["member_id"], r.body["card"]["member_id"]);
 
     let other = create_store(&app, "徐汇店").await;
     create_staff(&app, "desk2", "front_desk", Some(other)).await;
     let desk2 = staff_login_bearer(&app, "desk2").await;
-    let r2 = desk2.post("/api/v1/staff/members", json!({"customer_id": customer})).await;
+    let r2 = desk2
+        .post("/api/v1/staff/members", json!({"customer_id": customer}))
+        .await;
     assert_eq!(r2.status, 404);
     let member = r.body["card"]["member_id"].as_i64().unwrap();
-    assert_eq!(desk2.get(&format!("/api/v1/staff/members/{member}")).await.status, 404);
-    assert_eq!(chain.desk.get(&format!("/api/v1/staff/members/{member}")).await.status, 200);
+    assert_eq!(
+        desk2
+            .get(&format!("/api/v1/staff/members/{member}"))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        chain
+            .desk
+            .get(&format!("/api/v1/staff/members/{member}"))
+            .await
+            .status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -130,13 +159,17 @@ async fn points_follow_tier_multiplier_and_the_larger_bonus() {
     assert_eq!(r["consumption"]["bonus"], "member_day");
     // Birthday this month too: x3 beats x2, they do not stack.
     let birthday = chrono::NaiveDate::from_ymd_opt(1990, day.month(), 1).unwrap();
-    let p = m.patch("/api/v1/member/me", json!({"birthday": birthday})).await;
+    let p = m
+        .patch("/api/v1/member/me", json!({"birthday": birthday}))
+        .await;
     assert_eq!(p.status, 200, "{p:?}");
     let r = chain.consume(customer, "A-2", 10_000).await;
     assert_eq!(r["consumption"]["points_earned"], 300);
     assert_eq!(r["consumption"]["bonus"], "birthday_month");
     // The birthday is set once by the member.
-    let again = m.patch("/api/v1/member/me", json!({"birthday": "1991-01-01"})).await;
+    let again = m
+        .patch("/api/v1/member/me", json!({"birthday": "1991-01-01"}))
+        .await;
     assert_eq!((again.status, again.code()), (409, "birthday_already_set"));
     assert_eq!(balance(&m).await, 2768);
     assert_ledger_consistent(&app).await;
@@ -178,9 +211,14 @@ async fn a_replayed_consumption_changes_nothing_and_a_reused_number_is_refused()
         "items": [{"name": "光子嫩肤", "amount_fen": 150_000}], "paid_fen": 150_000,
     });
     // Ten copies at once (a POS retrying): one consumption, points once.
-    let replies = join_all((0..10).map(|_| chain.desk.post("/api/v1/staff/consumptions", body.clone()))).await;
+    let replies =
+        join_all((0..10).map(|_| chain.desk.post("/api/v1/staff/consumptions", body.clone())))
+            .await;
     let created = replies.iter().filter(|r| r.status == 201).count();
-    let replayed = replies.iter().filter(|r| r.status == 200 && r.body["replayed"] == true).count();
+    let replayed = replies
+        .iter()
+        .filter(|r| r.status == 200 && r.body["replayed"] == true)
+        .count();
     assert_eq!((created, replayed), (1, 9), "{replies:?}");
     assert_eq!(balance(&m).await, 1500);
     assert_eq!(entry_count(&app, id).await, 1);
@@ -188,8 +226,15 @@ async fn a_replayed_consumption_changes_nothing_and_a_reused_number_is_refused()
     other["paid_fen"] = json!(1);
     let r = chain.desk.post("/api/v1/staff/consumptions", other).await;
     assert_eq!((r.status, r.code()), (409, "order_no_conflict"));
-    let visits = entity::customer::Entity::find_by_id(customer).one(&app.state.db).await.unwrap().unwrap();
-    assert_eq!((visits.visit_count, visits.lifetime_spend_fen), (1, 150_000));
+    let visits = entity::customer::Entity::find_by_id(customer)
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (visits.visit_count, visits.lifetime_spend_fen),
+        (1, 150_000)
+    );
     assert_eq!(balance(&m).await, 1500);
 }
 
@@ -199,20 +244,39 @@ async fn consumption_input_is_checked_and_bad_input_changes_nothing() {
     let chain = chain(&app).await;
     let (_, _, customer) = served_member(&app, &chain, "o-bad", "13900000006").await;
     for (body, field) in [
-        (json!({"customer_id": customer, "store_id": chain.store, "order_no": "", "paid_fen": 100}), "order_no"),
-        (json!({"customer_id": customer, "store_id": chain.store, "order_no": "X 1", "paid_fen": 100}), "order_no"),
-        (json!({"customer_id": customer, "store_id": chain.store, "order_no": "X1", "paid_fen": -1}), "paid_fen"),
-        (json!({"customer_id": customer, "store_id": chain.store, "order_no": "X1", "paid_fen": 100, "occurred_at": "2099-01-01T00:00:00Z"}), "occurred_at"),
+        (
+            json!({"customer_id": customer, "store_id": chain.store, "order_no": "", "paid_fen": 100}),
+            "order_no",
+        ),
+        (
+            json!({"customer_id": customer, "store_id": chain.store, "order_no": "X 1", "paid_fen": 100}),
+            "order_no",
+        ),
+        (
+            json!({"customer_id": customer, "store_id": chain.store, "order_no": "X1", "paid_fen": -1}),
+            "paid_fen",
+        ),
+        (
+            json!({"customer_id": customer, "store_id": chain.store, "order_no": "X1", "paid_fen": 100, "occurred_at": "2099-01-01T00:00:00Z"}),
+            "occurred_at",
+        ),
     ] {
         let r = chain.desk.post("/api/v1/staff/consumptions", body).await;
-        assert_eq!((r.status, r.body["error"]["field"].as_str()), (400, Some(field)), "{r:?}");
+        assert_eq!(
+            (r.status, r.body["error"]["field"].as_str()),
+            (400, Some(field)),
+            "{r:?}"
+        );
     }
     let r = chain
         .desk
         .post("/api/v1/staff/consumptions", json!({"customer_id": customer, "store_id": chain.store + 100, "order_no": "X1", "paid_fen": 100}))
         .await;
     assert_eq!(r.status, 403);
-    let n = entity::consumption::Entity::find().count(&app.state.db).await.unwrap();
+    let n = entity::consumption::Entity::find()
+        .count(&app.state.db)
+        .await
+        .unwrap();
     assert_eq!(n, 0);
     // A consultant may not record consumptions.
     create_staff(&app, "gu", "consultant", Some(chain.store)).await;
@@ -234,7 +298,10 @@ async fn refunds_reverse_points_own_lot_first_and_debt_is_repaid_by_the_next_ear
     // Spend 700 of them.
     let r = chain
         .admin
-        .post(&format!("/api/v1/staff/members/{id}/points/adjust"), json!({"delta": -700, "reason": "兑换线下礼品"}))
+        .post(
+            &format!("/api/v1/staff/members/{id}/points/adjust"),
+            json!({"delta": -700, "reason": "兑换线下礼品"}),
+        )
         .await;
     assert_eq!(r.status, 201, "{r:?}");
     // A partial refund of a third: 333 points back out.
@@ -261,14 +328,27 @@ async fn refunds_reverse_points_own_lot_first_and_debt_is_repaid_by_the_next_ear
         .all(&app.state.db)
         .await
         .unwrap();
-    let debt: i64 = lots.iter().filter(|l| l.kind == "debt").map(|l| l.remaining).sum();
+    let debt: i64 = lots
+        .iter()
+        .filter(|l| l.kind == "debt")
+        .map(|l| l.remaining)
+        .sum();
     assert_eq!(debt, 0);
     // The customer's figures follow: the refunded visit no longer counts.
-    let c = entity::customer::Entity::find_by_id(customer).one(&app.state.db).await.unwrap().unwrap();
+    let c = entity::customer::Entity::find_by_id(customer)
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((c.visit_count, c.lifetime_spend_fen), (1, 200_000));
     // The history tells the story, newest first.
     let h = m.get("/api/v1/member/points/entries?limit=10").await;
-    let kinds: Vec<&str> = h.body["items"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = h.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds, ["earn", "reverse", "reverse", "adjust", "earn"]);
 }
 
@@ -278,13 +358,22 @@ async fn a_refund_retried_with_its_key_reverses_once() {
     let chain = chain(&app).await;
     let (m, _, customer) = served_member(&app, &chain, "o-refkey", "13900000008").await;
     let a = chain.consume(customer, "K-1", 100_000).await;
-    let path = format!("/api/v1/staff/consumptions/{}/refund", a["consumption"]["id"]);
+    let path = format!(
+        "/api/v1/staff/consumptions/{}/refund",
+        a["consumption"]["id"]
+    );
     let body = json!({"amount_fen": 40_000});
-    let replies = join_all((0..5).map(|_| chain.admin.post_keyed(&path, "refund-1", body.clone()))).await;
+    let replies =
+        join_all((0..5).map(|_| chain.admin.post_keyed(&path, "refund-1", body.clone()))).await;
     assert!(replies.iter().all(|r| r.status == 201), "{replies:?}");
-    assert!(replies.iter().all(|r| r.body["refund_id"] == replies[0].body["refund_id"]));
+    assert!(replies
+        .iter()
+        .all(|r| r.body["refund_id"] == replies[0].body["refund_id"]));
     assert_eq!(balance(&m).await, 600);
-    let r = chain.admin.post_keyed(&path, "refund-1", json!({"amount_fen": 1})).await;
+    let r = chain
+        .admin
+        .post_keyed(&path, "refund-1", json!({"amount_fen": 1}))
+        .await;
     assert_eq!((r.status, r.code()), (422, "idempotency_key_reused"));
     // The front desk may not refund.
     let r = chain.desk.post(&path, json!({"amount_fen": 1})).await;
@@ -307,15 +396,30 @@ async fn a_refund_that_undoes_an_upgrade_undoes_the_tier() {
     assert_eq!(c["spend_12m_fen"], 2_900_000);
 }
 
-async fn join_with_code(app: &TestApp, openid: &str, phone: &str, code: &str) -> (MemberClient, i64) {
+async fn join_with_code(
+    app: &TestApp,
+    openid: &str,
+    phone: &str,
+    code: &str,
+) -> (MemberClient, i64) {
     let m = member_login(app, openid).await;
-    m.post("/api/v1/member/consent", json!({"policy_version": "2026-11", "marketing": true, "sensitive_health": false}))
-        .await;
+    m.post(
+        "/api/v1/member/consent",
+        json!({"policy_version": "2026-11", "marketing": true, "sensitive_health": false}),
+    )
+    .await;
     let sandbox = app.state.sandbox.as_ref().unwrap();
     let pc = format!("phone-{}", uuid::Uuid::new_v4().simple());
     sandbox.add_phone_code(&pc, phone);
-    assert_eq!(m.post("/api/v1/member/phone", json!({"code": pc})).await.status, 200);
-    let r = m.post("/api/v1/member/join", json!({"referral_code": code})).await;
+    assert_eq!(
+        m.post("/api/v1/member/phone", json!({"code": pc}))
+            .await
+            .status,
+        200
+    );
+    let r = m
+        .post("/api/v1/member/join", json!({"referral_code": code}))
+        .await;
     assert_eq!(r.status, 201, "{r:?}");
     let id = member_id(&r.body);
     (m, id)
@@ -326,14 +430,27 @@ async fn a_referral_is_credited_once_and_reversed_by_a_full_refund_of_its_consum
     let app = spawn_app().await;
     let chain = chain(&app).await;
     let (referrer, _, _) = served_member(&app, &chain, "o-ref", "13900000010").await;
-    let code = referrer.get("/api/v1/member/referral").await.body["code"].as_str().unwrap().to_string();
+    let code = referrer.get("/api/v1/member/referral").await.body["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let bad = member_login(&app, "o-friend-bad").await;
-    bad.post("/api/v1/member/consent", json!({"policy_version": "2026-11", "marketing": true, "sensitive_health": false})).await;
+    bad.post(
+        "/api/v1/member/consent",
+        json!({"policy_version": "2026-11", "marketing": true, "sensitive_health": false}),
+    )
+    .await;
     let sandbox = app.state.sandbox.as_ref().unwrap();
     sandbox.add_phone_code("pc-bad", "13900000099");
-    bad.post("/api/v1/member/phone", json!({"code": "pc-bad"})).await;
-    let r = bad.post("/api/v1/member/join", json!({"referral_code": "nope"})).await;
-    assert_eq!((r.status, r.body["error"]["field"].as_str()), (400, Some("referral_code")));
+    bad.post("/api/v1/member/phone", json!({"code": "pc-bad"}))
+        .await;
+    let r = bad
+        .post("/api/v1/member/join", json!({"referral_code": "nope"}))
+        .await;
+    assert_eq!(
+        (r.status, r.body["error"]["field"].as_str()),
+        (400, Some("referral_code"))
+    );
 
     let (_, friend) = join_with_code(&app, "o-friend", "13900000011", &code).await;
     let friend_customer = chain.claim(&app, friend).await;
@@ -362,14 +479,23 @@ async fn referral_credits_stop_at_the_monthly_cap() {
     let app = spawn_app_with(|s| s.loyalty.referral_monthly_cap = 1).await;
     let chain = chain(&app).await;
     let (referrer, _, _) = served_member(&app, &chain, "o-cap", "13900000012").await;
-    let code = referrer.get("/api/v1/member/referral").await.body["code"].as_str().unwrap().to_string();
+    let code = referrer.get("/api/v1/member/referral").await.body["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let (_, f1) = join_with_code(&app, "o-cap-1", "13900000013", &code).await;
     let (_, f2) = join_with_code(&app, "o-cap-2", "13900000014", &code).await;
     let c1 = chain.claim(&app, f1).await;
     let c2 = chain.claim(&app, f2).await;
     // Both first visits at once: the cap still holds.
-    let (a, b) = tokio::join!(chain.consume(c1, "CAP-1", 10_000), chain.consume(c2, "CAP-2", 10_000));
-    let credited = [a, b].iter().filter(|r| r["referral_credited_to"].is_i64()).count();
+    let (a, b) = tokio::join!(
+        chain.consume(c1, "CAP-1", 10_000),
+        chain.consume(c2, "CAP-2", 10_000)
+    );
+    let credited = [a, b]
+        .iter()
+        .filter(|r| r["referral_credited_to"].is_i64())
+        .count();
     assert_eq!(credited, 1);
     assert_eq!(balance(&referrer).await, 500);
 }
@@ -382,7 +508,10 @@ async fn check_in_once_a_day_even_when_tapped_at_once() {
     let ok: Vec<_> = replies.iter().filter(|r| r.status == 201).collect();
     assert_eq!(ok.len(), 1, "{replies:?}");
     assert_eq!(ok[0].body["points"], 10);
-    assert!(replies.iter().filter(|r| r.status != 201).all(|r| r.code() == "already_checked_in"));
+    assert!(replies
+        .iter()
+        .filter(|r| r.status != 201)
+        .all(|r| r.code() == "already_checked_in"));
     assert_eq!(balance(&m).await, 10);
     assert_eq!(card(&m).await["checked_in_today"], true);
     let h = m.get("/api/v1/member/checkins").await;
@@ -396,33 +525,66 @@ async fn staff_adjustments_need_a_reason_are_audited_and_cannot_overdraw() {
     let chain = chain(&app).await;
     let (m, id, _) = served_member(&app, &chain, "o-adjust", "13900000016").await;
     let path = format!("/api/v1/staff/members/{id}/points/adjust");
-    let r = chain.admin.post(&path, json!({"delta": 50, "reason": " "})).await;
-    assert_eq!((r.status, r.body["error"]["field"].as_str()), (400, Some("reason")));
-    let r = chain.admin.post(&path, json!({"delta": 0, "reason": "x"})).await;
+    let r = chain
+        .admin
+        .post(&path, json!({"delta": 50, "reason": " "}))
+        .await;
+    assert_eq!(
+        (r.status, r.body["error"]["field"].as_str()),
+        (400, Some("reason"))
+    );
+    let r = chain
+        .admin
+        .post(&path, json!({"delta": 0, "reason": "x"}))
+        .await;
     assert_eq!(r.body["error"]["field"], "delta");
-    let r = chain.admin.post_keyed(&path, "adj-1", json!({"delta": 200, "reason": "活动补发"})).await;
+    let r = chain
+        .admin
+        .post_keyed(&path, "adj-1", json!({"delta": 200, "reason": "活动补发"}))
+        .await;
     assert_eq!(r.status, 201);
-    let r2 = chain.admin.post_keyed(&path, "adj-1", json!({"delta": 200, "reason": "活动补发"})).await;
+    let r2 = chain
+        .admin
+        .post_keyed(&path, "adj-1", json!({"delta": 200, "reason": "活动补发"}))
+        .await;
     assert_eq!(r2.body, r.body);
     assert_eq!(r2.headers.get("idempotent-replayed").unwrap(), "true");
     assert_eq!(balance(&m).await, 200);
-    let r = chain.admin.post(&path, json!({"delta": -201, "reason": "扣减"})).await;
+    let r = chain
+        .admin
+        .post(&path, json!({"delta": -201, "reason": "扣减"}))
+        .await;
     assert_eq!((r.status, r.code()), (409, "insufficient_points"));
     assert_eq!(balance(&m).await, 200);
-    let r = chain.desk.post(&path, json!({"delta": 5, "reason": "x"})).await;
+    let r = chain
+        .desk
+        .post(&path, json!({"delta": 5, "reason": "x"}))
+        .await;
     assert_eq!((r.status, r.code()), (403, "permission_denied"));
-    let audit = chain.admin.get("/api/v1/staff/audit-log?action=points.adjust").await;
+    let audit = chain
+        .admin
+        .get("/api/v1/staff/audit-log?action=points.adjust")
+        .await;
     assert_eq!(audit.status, 200, "{audit:?}");
     assert!(audit.text.contains("活动补发"));
     let h = m.get("/api/v1/member/points/entries").await;
     assert_eq!(h.body["items"][0]["reason"], "人工调整：活动补发");
     // Staff of the member's store read the same history; other stores do not see the member.
-    let staff_view = chain.desk.get(&format!("/api/v1/staff/members/{id}/points/entries")).await;
+    let staff_view = chain
+        .desk
+        .get(&format!("/api/v1/staff/members/{id}/points/entries"))
+        .await;
     assert_eq!(staff_view.body["items"], h.body["items"]);
     let other = create_store(&app, "浦东店").await;
     create_staff(&app, "desk3", "front_desk", Some(other)).await;
     let desk3 = staff_login_bearer(&app, "desk3").await;
-    assert_eq!(desk3.get(&format!("/api/v1/staff/members/{id}/points/entries")).await.status, 404);
+    assert_eq!(
+        desk3
+            .get(&format!("/api/v1/staff/members/{id}/points/entries"))
+            .await
+            .status,
+        404
+    );
 }
 
 #[tokio::test]
@@ -432,21 +594,37 @@ async fn points_history_pages_by_cursor_and_is_each_members_own() {
     let (m, id, customer) = served_member(&app, &chain, "o-page", "13900000017").await;
     let (other, _) = member_joined(&app, "o-page-other", "13900000018").await;
     for i in 0..5 {
-        chain.consume(customer, &format!("P-{i}"), 10_000 * (i + 1)).await;
+        chain
+            .consume(customer, &format!("P-{i}"), 10_000 * (i + 1))
+            .await;
     }
     let first = m.get("/api/v1/member/points/entries?limit=2").await;
     assert_eq!(first.body["items"].as_array().unwrap().len(), 2);
     assert_eq!(first.body["items"][0]["delta"], 500);
     let cursor = first.body["next_cursor"].as_i64().unwrap();
-    let rest = m.get(&format!("/api/v1/member/points/entries?limit=10&cursor={cursor}")).await;
+    let rest = m
+        .get(&format!(
+            "/api/v1/member/points/entries?limit=10&cursor={cursor}"
+        ))
+        .await;
     assert_eq!(rest.body["items"].as_array().unwrap().len(), 3);
     assert_eq!(rest.body["next_cursor"], Value::Null);
     // Another member sees only their own (empty) history, whatever cursor they pass.
-    let theirs = other.get(&format!("/api/v1/member/points/entries?cursor={}", cursor + 100)).await;
+    let theirs = other
+        .get(&format!(
+            "/api/v1/member/points/entries?cursor={}",
+            cursor + 100
+        ))
+        .await;
     assert_eq!(theirs.body["items"], json!([]));
     assert!(m.get("/api/v1/member/points/entries?limit=0").await.status == 400);
     // Another member's id in a staff path is not theirs to use: member tokens are not staff.
-    let r = other.post(&format!("/api/v1/staff/members/{id}/points/adjust"), json!({"delta": 5, "reason": "x"})).await;
+    let r = other
+        .post(
+            &format!("/api/v1/staff/members/{id}/points/adjust"),
+            json!({"delta": 5, "reason": "x"}),
+        )
+        .await;
     assert_eq!(r.status, 401);
 }
 
@@ -471,7 +649,10 @@ async fn the_card_is_never_older_than_the_members_own_last_write() {
         t.remove("rank");
     }
     input[0]["name"] = json!("银卡会员");
-    let r = chain.admin.put("/api/v1/staff/tiers", json!({"tiers": input})).await;
+    let r = chain
+        .admin
+        .put("/api/v1/staff/tiers", json!({"tiers": input}))
+        .await;
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(card(&m).await["tier"]["name"], "银卡会员");
 }
@@ -482,17 +663,39 @@ async fn the_tier_table_is_validated_and_tiers_in_use_stay() {
     let chain = chain(&app).await;
     let (_, _, customer) = served_member(&app, &chain, "o-tiers", "13900000020").await;
     chain.consume(customer, "G-1", 3_000_000).await;
-    let tier = |code: &str, threshold: i64| {
-        json!({"code": code, "name": code, "threshold_fen": threshold, "discount_pct": 95, "multiplier_pct": 100, "booking_lead_hours": 0, "benefits": []})
-    };
-    let r = chain.admin.put("/api/v1/staff/tiers", json!({"tiers": [tier("normal", 0), tier("gold", 0)]})).await;
-    assert_eq!((r.status, r.body["error"]["field"].as_str()), (400, Some("tiers[1].threshold_fen")));
-    let r = chain.admin.put("/api/v1/staff/tiers", json!({"tiers": [tier("normal", 100)]})).await;
+    let tier = |code: &str, threshold: i64| json!({"code": code, "name": code, "threshold_fen": threshold, "discount_pct": 95, "multiplier_pct": 100, "booking_lead_hours": 0, "benefits": []});
+    let r = chain
+        .admin
+        .put(
+            "/api/v1/staff/tiers",
+            json!({"tiers": [tier("normal", 0), tier("gold", 0)]}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["error"]["field"].as_str()),
+        (400, Some("tiers[1].threshold_fen"))
+    );
+    let r = chain
+        .admin
+        .put(
+            "/api/v1/staff/tiers",
+            json!({"tiers": [tier("normal", 100)]}),
+        )
+        .await;
     assert_eq!(r.body["error"]["field"], "tiers[0].threshold_fen");
     // Gold is held by a member: it cannot be removed.
-    let r = chain.admin.put("/api/v1/staff/tiers", json!({"tiers": [tier("normal", 0), tier("platinum", 100)]})).await;
+    let r = chain
+        .admin
+        .put(
+            "/api/v1/staff/tiers",
+            json!({"tiers": [tier("normal", 0), tier("platinum", 100)]}),
+        )
+        .await;
     assert_eq!((r.status, r.code()), (409, "tier_in_use"));
-    let r = chain.desk.put("/api/v1/staff/tiers", json!({"tiers": [tier("normal", 0)]})).await;
+    let r = chain
+        .desk
+        .put("/api/v1/staff/tiers", json!({"tiers": [tier("normal", 0)]}))
+        .await;
     assert_eq!(r.status, 403);
     let listed = chain.desk.get("/api/v1/staff/tiers").await;
     assert_eq!(listed.body["tiers"].as_array().unwrap().len(), 4);
@@ -505,18 +708,29 @@ async fn the_rules_page_is_generated_from_the_live_configuration() {
         s.loyalty.member_days = vec![7, 17];
     })
     .await;
-    let r = app.client.get(app.url("/api/v1/member/rules")).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/api/v1/member/rules"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let rules: Value = r.json().await.unwrap();
     assert_eq!(rules["checkin_points"], 15);
     assert!(rules["checkin"].as_str().unwrap().contains("15 分"));
     assert_eq!(rules["bonuses"][1]["days"], json!([7, 17]));
-    assert!(rules["bonuses"][1]["description"].as_str().unwrap().contains("7 日、17 日"));
+    assert!(rules["bonuses"][1]["description"]
+        .as_str()
+        .unwrap()
+        .contains("7 日、17 日"));
     let tiers = rules["tiers"].as_array().unwrap();
     assert_eq!(tiers.len(), 4);
     assert_eq!(tiers[3]["name"], "星钻会员");
     assert_eq!(tiers[3]["threshold_fen"], 20_000_000);
-    assert!(tiers[3]["description"].as_str().unwrap().contains("20 万元"));
+    assert!(tiers[3]["description"]
+        .as_str()
+        .unwrap()
+        .contains("20 万元"));
     assert!(tiers[1]["description"].as_str().unwrap().contains("1.2 倍"));
 }
 
@@ -524,7 +738,13 @@ async fn the_rules_page_is_generated_from_the_live_configuration() {
 async fn customers_are_enrolled_on_their_first_paid_consumption_when_configured() {
     let app = spawn_app_with(|s| s.loyalty.auto_enrol = true).await;
     let chain = chain(&app).await;
-    let c = chain.desk.post("/api/v1/staff/customers", json!({"name": "周女士", "phone": "13900000021"})).await;
+    let c = chain
+        .desk
+        .post(
+            "/api/v1/staff/customers",
+            json!({"name": "周女士", "phone": "13900000021"}),
+        )
+        .await;
     let customer = c.body["id"].as_i64().unwrap();
     let r = chain.consume(customer, "AE-1", 88_800).await;
     assert_eq!(r["enrolled"], true);
@@ -541,7 +761,15 @@ async fn balance_equals_live_lots_after_random_operations() {
     let chain = chain(&app).await;
     let mut members = Vec::new();
     for i in 0..3 {
-        members.push(served_member(&app, &chain, &format!("o-rand-{i}"), &format!("1390000010{i}")).await);
+        members.push(
+            served_member(
+                &app,
+                &chain,
+                &format!("o-rand-{i}"),
+                &format!("1390000010{i}"),
+            )
+            .await,
+        );
     }
     let mut rng = rand::rngs::StdRng::seed_from_u64(20261123);
     let mut consumptions: Vec<(usize, i64, i64)> = Vec::new();
@@ -551,23 +779,41 @@ async fn balance_equals_live_lots_after_random_operations() {
         for (idx, (m, id, customer)) in members.iter().enumerate() {
             let choice = rng.random_range(0..5);
             let amount = rng.random_range(1..200_000i64);
-            let refundable = consumptions.iter().filter(|c| c.0 == idx).cloned().collect::<Vec<_>>();
-            let pick = (!refundable.is_empty()).then(|| refundable[rng.random_range(0..refundable.len())]);
+            let refundable = consumptions
+                .iter()
+                .filter(|c| c.0 == idx)
+                .cloned()
+                .collect::<Vec<_>>();
+            let pick =
+                (!refundable.is_empty()).then(|| refundable[rng.random_range(0..refundable.len())]);
             let (m, id, customer, chain) = (m.clone(), *id, *customer, &chain);
             ops.push(async move {
                 match (choice, pick) {
                     (1, Some((_, cid, paid))) => {
                         let r = refund(chain, cid, (amount % paid).max(1)).await;
-                        assert!(r.status == 201 || r.code() == "refund_exceeds_paid", "{r:?}");
+                        assert!(
+                            r.status == 201 || r.code() == "refund_exceeds_paid",
+                            "{r:?}"
+                        );
                         None
                     }
                     (2, _) => {
-                        let delta = if amount % 2 == 0 { amount / 100 + 1 } else { -(amount / 100 + 1) };
+                        let delta = if amount % 2 == 0 {
+                            amount / 100 + 1
+                        } else {
+                            -(amount / 100 + 1)
+                        };
                         let r = chain
                             .admin
-                            .post(&format!("/api/v1/staff/members/{id}/points/adjust"), json!({"delta": delta, "reason": "随机"}))
+                            .post(
+                                &format!("/api/v1/staff/members/{id}/points/adjust"),
+                                json!({"delta": delta, "reason": "随机"}),
+                            )
                             .await;
-                        assert!(r.status == 201 || r.code() == "insufficient_points", "{r:?}");
+                        assert!(
+                            r.status == 201 || r.code() == "insufficient_points",
+                            "{r:?}"
+                        );
                         None
                     }
                     (3, _) => {
@@ -576,7 +822,9 @@ async fn balance_equals_live_lots_after_random_operations() {
                         None
                     }
                     _ => {
-                        let r = chain.consume(customer, &format!("RND-{step}-{idx}"), amount).await;
+                        let r = chain
+                            .consume(customer, &format!("RND-{step}-{idx}"), amount)
+                            .await;
                         Some((idx, r["consumption"]["id"].as_i64().unwrap(), amount))
                     }
                 }
@@ -589,7 +837,10 @@ async fn balance_equals_live_lots_after_random_operations() {
             // Let some lots fall due and expire them as the nightly job does.
             use sea_orm::sea_query::Expr;
             entity::points_lot::Entity::update_many()
-                .col_expr(entity::points_lot::Column::ExpiresOn, Expr::value(today() - chrono::Days::new(1)))
+                .col_expr(
+                    entity::points_lot::Column::ExpiresOn,
+                    Expr::value(today() - chrono::Days::new(1)),
+                )
                 .filter(entity::points_lot::Column::Id.lt(step * 2))
                 .filter(entity::points_lot::Column::Kind.eq("earn"))
                 .exec(&app.state.db)
@@ -603,7 +854,9 @@ async fn balance_equals_live_lots_after_random_operations() {
                 .unwrap();
             for lot in due {
                 memberhub::db::write(&app.state.db, move |txn| {
-                    Box::pin(async move { memberhub::loyalty::ledger::expire_lot(txn, lot.id).await })
+                    Box::pin(
+                        async move { memberhub::loyalty::ledger::expire_lot(txn, lot.id).await },
+                    )
                 })
                 .await
                 .unwrap();
@@ -626,4 +879,29 @@ async fn balance_equals_live_lots_after_random_operations() {
             assert_eq!(e.balance_after, running, "entry {} of member {id}", e.id);
         }
     }
+}
+
+#[tokio::test]
+async fn the_cached_card_path_honours_logout_and_other_members_tokens() {
+    let app = spawn_app().await;
+    let (m, joined) = member_joined(&app, "o-fast", "13900000030").await;
+    let (other, other_card) = member_joined(&app, "o-fast-2", "13900000031").await;
+    // Twice each: the second read comes from the cache by token.
+    for _ in 0..2 {
+        assert_eq!(card(&m).await["member_id"], joined["member_id"]);
+        assert_eq!(card(&other).await["member_id"], other_card["member_id"]);
+    }
+    let r = m.post("/api/v1/member/auth/logout", json!({})).await;
+    assert_eq!(r.status, 204);
+    let r = m.get("/api/v1/member/me").await;
+    assert_eq!(
+        r.status, 401,
+        "a logged-out token still read the card: {r:?}"
+    );
+    let forged = MemberClient {
+        token: "not-a-token".into(),
+        ..other.clone()
+    };
+    assert_eq!(forged.get("/api/v1/member/me").await.status, 401);
+    assert_eq!(card(&other).await["member_id"], other_card["member_id"]);
 }

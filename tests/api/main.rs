@@ -4,9 +4,9 @@
 mod cache;
 mod customers;
 mod database;
+mod demo;
 mod errors;
 mod health;
-mod demo;
 mod helpers;
 mod jobs;
 mod loyalty_points;
