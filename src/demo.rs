@@ -15,8 +15,8 @@ use std::time::Instant;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use entity::{
-    checkin, consumption, consumption_refund, customer, customer_note, customer_tag, member,
-    points_lot, reward, staff, store, tier,
+    consumption, consumption_refund, customer, customer_note, customer_tag, member, points_lot,
+    reward, staff, store, tier,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -30,9 +30,8 @@ use crate::auth::staff::Role;
 use crate::cache::Cache;
 use crate::config::{LoyaltySettings, Settings};
 use crate::error::ApiError;
-use crate::loyalty::calendar::{add_months, Calendar};
+use crate::loyalty::calendar::Calendar;
 use crate::loyalty::consumption::{record, refund, Item, NewConsumption};
-use crate::loyalty::ledger::{self, source, EntryKind, Posting};
 use crate::loyalty::membership::{self, via};
 use crate::privacy::{Phone, Vault};
 use crate::staff::accounts::{create_account, NewAccount, Username};
@@ -789,41 +788,12 @@ pub async fn load(
                         m.id
                     }
                 };
-                let (points, validity, at) = (
-                    loyalty.checkin_points,
-                    loyalty.points_validity_months,
-                    event.at,
-                );
                 // What `POST /member/checkins` does, on the day it happened.
+                let settings = loyalty.clone();
                 db::write(db, move |txn| {
                     Box::pin(async move {
-                        let row = checkin::ActiveModel {
-                            member_id: Set(member_id),
-                            business_date: Set(date),
-                            points: Set(points),
-                            created_at: Set(at),
-                            ..Default::default()
-                        }
-                        .insert(txn)
-                        .await?;
-                        if points > 0 {
-                            ledger::credit(
-                                txn,
-                                &Posting {
-                                    member_id,
-                                    kind: EntryKind::Earn,
-                                    source: source::CHECKIN,
-                                    ref_id: Some(row.id),
-                                    reason: "每日签到".into(),
-                                    staff_id: None,
-                                },
-                                points,
-                                date,
-                                add_months(date, validity),
-                            )
-                            .await?;
-                        }
-                        Ok::<_, ApiError>(())
+                        crate::loyalty::points::record_checkin(txn, &settings, member_id, date)
+                            .await
                     })
                 })
                 .await
