@@ -1039,6 +1039,10 @@ pub async fn update(
         }
         (other, _) => other?,
     };
+    // The name and birthday appear on the member's card.
+    if let Some(m) = crate::loyalty::membership::member_of_customer(&state.db, updated.id).await? {
+        crate::loyalty::card::invalidate(&state.cache, m.id).await;
+    }
     Ok(HttpResponse::Ok().json(detail_of(&state, &staff, updated).await?))
 }
 

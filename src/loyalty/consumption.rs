@@ -360,6 +360,9 @@ pub async fn record(
         });
     };
 
+    // Every decision below (multiplier, upgrade) is taken on the row as locked, so a nightly
+    // job or another consumption committing meanwhile cannot make it act on a stale tier.
+    let m = ledger::lock_member(txn, m.id).await?;
     let tiers = TierTable::load(txn).await?;
     let (tier, _, _) = tiers.effective(&m, business_date);
     let (bonus_pct, bonus) = bonus_for(settings, customer.birthday, business_date);
@@ -753,6 +756,7 @@ pub async fn refund(
             to_reverse,
             c.lot_id,
             true,
+            today,
         )
         .await?;
         consumption_refund::Entity::update_many()
@@ -795,6 +799,7 @@ pub async fn refund(
                     credit.points,
                     Some(credit.lot_id),
                     true,
+                    today,
                 )
                 .await?;
                 view.referral_reversed = Some(credit.points);
@@ -806,7 +811,9 @@ pub async fn refund(
     // Tier: an upgrade the remaining spend no longer justifies falls back to what it does
     // justify, but never below the tier held before the upgrade while that was still running.
     let m = ledger::lock_member(txn, member_id).await?;
-    if m.tier_source == "upgrade" {
+    // A tier the refunds already lowered is checked again: each refund may lower it further,
+    // never below the tier held before the upgrade while that still runs (kept as the floor).
+    if m.tier_source == "upgrade" || m.tier_source == "refund" {
         let tiers = TierTable::load(txn).await?;
         let current = tiers.by_id(m.tier_id).unwrap_or_else(|| tiers.entry());
         let spend = trailing_spend(txn, m.customer_id, today, 12).await?;
@@ -854,7 +861,7 @@ pub async fn refund(
     operation_id = "staff_refund_consumption",
     params(
         ("id" = i64, Path, description = "consumption id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key replay the first answer"),
+        ("Idempotency-Key" = String, Header, description = "Required; a retry with the same key and body replays the first answer"),
     ),
     request_body = RefundRequest,
     responses(
@@ -875,7 +882,7 @@ pub async fn refund_consumption(
     body: web::Json<RefundRequest>,
 ) -> Result<HttpResponse, ApiError> {
     staff.require(Action::ConsumptionRefund)?;
-    let key = IdempotencyKey::from_request(&req)?;
+    let key = IdempotencyKey::required(&req)?;
     let id = path.into_inner();
     let body = body.into_inner();
     if !(1..=MAX_PAID_FEN).contains(&body.amount_fen) {
@@ -908,7 +915,7 @@ pub async fn refund_consumption(
     let response = idempotency::once(
         &state.db,
         format!("consumption:{id}:refund"),
-        key,
+        Some(key),
         &body,
         Box::new(move |txn| {
             Box::pin(async move {

@@ -258,16 +258,20 @@ pub async fn credit(
 
 /// Debits `amount` (> 0): from `prefer` first (a reversal's own lot), then soonest-expiring
 /// lots. With `allow_debt` what the lots cannot cover becomes debt; without it a balance that
-/// does not cover the amount is `Insufficient` and nothing changes.
+/// does not cover the amount is `Insufficient` and nothing changes. Lots past their last day
+/// (`today` is the business date) are expired first, so points the nightly job has not reached
+/// yet are never spent.
 pub async fn debit(
     txn: &DatabaseTransaction,
     p: &Posting,
     amount: i64,
     prefer: Option<i64>,
     allow_debt: bool,
+    today: NaiveDate,
 ) -> Result<Posted, LedgerError> {
     debug_assert!(amount > 0);
     lock_member(txn, p.member_id).await?;
+    expire_due(txn, p.member_id, today).await?;
     let floor = if allow_debt { None } else { Some(0) };
     let balance = move_balance(txn, p.member_id, -amount, floor)
         .await?
@@ -311,7 +315,6 @@ pub async fn debit(
                 debt.id
             }
             None => {
-                let today = Utc::now().date_naive();
                 points_lot::ActiveModel {
                     member_id: Set(p.member_id),
                     kind: Set(LOT_DEBT.into()),
@@ -438,6 +441,27 @@ pub async fn expire_lot(txn: &DatabaseTransaction, lot_id: i64) -> Result<i64, L
     };
     write_entry(txn, &p, -lot.remaining, balance).await?;
     Ok(lot.remaining)
+}
+
+/// Expires the member's lots whose last day is before `today` (what the nightly job would do),
+/// in the caller's transaction; returns the points expired.
+pub async fn expire_due(
+    txn: &DatabaseTransaction,
+    member_id: i64,
+    today: NaiveDate,
+) -> Result<i64, LedgerError> {
+    let due = points_lot::Entity::find()
+        .filter(points_lot::Column::MemberId.eq(member_id))
+        .filter(points_lot::Column::Kind.eq(LOT_EARN))
+        .filter(points_lot::Column::ExpiredAt.is_null())
+        .filter(points_lot::Column::ExpiresOn.lt(today))
+        .all(txn)
+        .await?;
+    let mut expired = 0;
+    for lot in due {
+        expired += expire_lot(txn, lot.id).await?;
+    }
+    Ok(expired)
 }
 
 /// Members whose balance differs from the sum of their live lots, with both figures. Empty is

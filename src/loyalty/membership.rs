@@ -175,16 +175,28 @@ pub async fn join(
     };
     let (m, created) = db::write(&state.db, move |txn| {
         Box::pin(async move {
-            if let Some(referrer) = referrer {
-                // Only a customer without a referrer takes one: the first introduction counts.
+            let (m, created) = enrol(txn, customer_id, via::MINI_PROGRAM).await?;
+            if let (Some(referrer), true) = (referrer, created) {
+                // The first introduction counts, and only a friend the customer did not
+                // introduce themselves: referrals never run in a circle.
                 customer::Entity::update_many()
                     .col_expr(customer::Column::ReferrerId, Expr::value(referrer))
                     .filter(customer::Column::Id.eq(customer_id))
                     .filter(customer::Column::ReferrerId.is_null())
+                    .filter(
+                        customer::Column::Id.not_in_subquery(
+                            sea_orm::sea_query::Query::select()
+                                .column(customer::Column::ReferrerId)
+                                .from(customer::Entity)
+                                .and_where(customer::Column::Id.eq(referrer))
+                                .and_where(customer::Column::ReferrerId.is_not_null())
+                                .to_owned(),
+                        ),
+                    )
                     .exec(txn)
                     .await?;
             }
-            Ok::<_, ApiError>(enrol(txn, customer_id, via::MINI_PROGRAM).await?)
+            Ok::<_, ApiError>((m, created))
         })
     })
     .await?;

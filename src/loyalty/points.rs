@@ -267,7 +267,7 @@ pub struct AdjustView {
     operation_id = "staff_adjust_points",
     params(
         ("id" = i64, Path, description = "member id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key replay the first answer"),
+        ("Idempotency-Key" = String, Header, description = "Required; a retry with the same key and body replays the first answer"),
     ),
     request_body = AdjustRequest,
     responses(
@@ -287,10 +287,10 @@ pub async fn adjust(
     path: web::Path<i64>,
     body: web::Json<AdjustRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let key = IdempotencyKey::from_request(&req)?;
     let (m, c) = member_for_staff(&state, &staff, Action::PointsAdjust, path.into_inner()).await?;
+    let key = IdempotencyKey::required(&req)?;
     let body = body.into_inner();
-    if body.delta == 0 || body.delta.abs() > MAX_ADJUST {
+    if body.delta == 0 || body.delta.unsigned_abs() > MAX_ADJUST.unsigned_abs() {
         return Err(ApiError::validation(
             "delta",
             "调整积分须非 0，且不超过 100 万",
@@ -310,7 +310,7 @@ pub async fn adjust(
     let response = idempotency::once(
         &state.db,
         format!("member:{member_id}:adjust"),
-        key,
+        Some(key),
         &body,
         Box::new(move |txn| {
             Box::pin(async move {
@@ -325,7 +325,7 @@ pub async fn adjust(
                 let posted = if delta > 0 {
                     ledger::credit(txn, &posting, delta, today, add_months(today, settings.points_validity_months)).await?
                 } else {
-                    ledger::debit(txn, &posting, -delta, None, false).await?
+                    ledger::debit(txn, &posting, -delta, None, false, today).await?
                 };
                 audit::entry("points.adjust")
                     .by(&actor)

@@ -1064,6 +1064,7 @@ pub async fn redeem(
         price,
         None,
         false,
+        today,
     )
     .await?;
 

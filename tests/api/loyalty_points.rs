@@ -40,11 +40,16 @@ async fn served_member(
     (m, id, customer)
 }
 
+fn key() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
 async fn refund(chain: &Chain, consumption_id: i64, amount_fen: i64) -> Reply {
     chain
         .admin
-        .post(
+        .post_keyed(
             &format!("/api/v1/staff/consumptions/{consumption_id}/refund"),
+            &key(),
             json!({"amount_fen": amount_fen, "reason": "顾客退款"}),
         )
         .await
@@ -298,8 +303,9 @@ async fn refunds_reverse_points_own_lot_first_and_debt_is_repaid_by_the_next_ear
     // Spend 700 of them.
     let r = chain
         .admin
-        .post(
+        .post_keyed(
             &format!("/api/v1/staff/members/{id}/points/adjust"),
+            &key(),
             json!({"delta": -700, "reason": "兑换线下礼品"}),
         )
         .await;
@@ -375,9 +381,18 @@ async fn a_refund_retried_with_its_key_reverses_once() {
         .post_keyed(&path, "refund-1", json!({"amount_fen": 1}))
         .await;
     assert_eq!((r.status, r.code()), (422, "idempotency_key_reused"));
-    // The front desk may not refund.
-    let r = chain.desk.post(&path, json!({"amount_fen": 1})).await;
+    // The front desk may not refund; a refund without a key is refused before anything changes.
+    let r = chain
+        .desk
+        .post_keyed(&path, "refund-desk", json!({"amount_fen": 1}))
+        .await;
     assert_eq!(r.status, 403);
+    let r = chain.admin.post(&path, json!({"amount_fen": 1})).await;
+    assert_eq!(
+        (r.status, r.body["error"]["field"].as_str()),
+        (400, Some("Idempotency-Key"))
+    );
+    assert_eq!(balance(&m).await, 600);
 }
 
 #[tokio::test]
@@ -527,7 +542,15 @@ async fn staff_adjustments_need_a_reason_are_audited_and_cannot_overdraw() {
     let path = format!("/api/v1/staff/members/{id}/points/adjust");
     let r = chain
         .admin
-        .post(&path, json!({"delta": 50, "reason": " "}))
+        .post(&path, json!({"delta": 50, "reason": "补发"}))
+        .await;
+    assert_eq!(
+        (r.status, r.body["error"]["field"].as_str()),
+        (400, Some("Idempotency-Key"))
+    );
+    let r = chain
+        .admin
+        .post_keyed(&path, &key(), json!({"delta": 50, "reason": " "}))
         .await;
     assert_eq!(
         (r.status, r.body["error"]["field"].as_str()),
@@ -535,7 +558,12 @@ async fn staff_adjustments_need_a_reason_are_audited_and_cannot_overdraw() {
     );
     let r = chain
         .admin
-        .post(&path, json!({"delta": 0, "reason": "x"}))
+        .post_keyed(&path, &key(), json!({"delta": 0, "reason": "x"}))
+        .await;
+    assert_eq!(r.body["error"]["field"], "delta");
+    let r = chain
+        .admin
+        .post_keyed(&path, &key(), json!({"delta": i64::MIN, "reason": "x"}))
         .await;
     assert_eq!(r.body["error"]["field"], "delta");
     let r = chain
@@ -552,13 +580,13 @@ async fn staff_adjustments_need_a_reason_are_audited_and_cannot_overdraw() {
     assert_eq!(balance(&m).await, 200);
     let r = chain
         .admin
-        .post(&path, json!({"delta": -201, "reason": "扣减"}))
+        .post_keyed(&path, &key(), json!({"delta": -201, "reason": "扣减"}))
         .await;
     assert_eq!((r.status, r.code()), (409, "insufficient_points"));
     assert_eq!(balance(&m).await, 200);
     let r = chain
         .desk
-        .post(&path, json!({"delta": 5, "reason": "x"}))
+        .post_keyed(&path, &key(), json!({"delta": 5, "reason": "x"}))
         .await;
     assert_eq!((r.status, r.code()), (403, "permission_denied"));
     let audit = chain
@@ -805,8 +833,9 @@ async fn balance_equals_live_lots_after_random_operations() {
                         };
                         let r = chain
                             .admin
-                            .post(
+                            .post_keyed(
                                 &format!("/api/v1/staff/members/{id}/points/adjust"),
+                                &key(),
                                 json!({"delta": delta, "reason": "随机"}),
                             )
                             .await;
@@ -904,4 +933,104 @@ async fn the_cached_card_path_honours_logout_and_other_members_tokens() {
     };
     assert_eq!(forged.get("/api/v1/member/me").await.status, 401);
     assert_eq!(card(&other).await["member_id"], other_card["member_id"]);
+}
+
+#[tokio::test]
+async fn points_past_their_last_day_are_never_spent_even_before_the_nightly_job() {
+    let app = spawn_app().await;
+    let chain = chain(&app).await;
+    let (m, id, customer) = served_member(&app, &chain, "o-due", "13900000040").await;
+    chain.consume(customer, "D-1", 50_000).await;
+    chain.consume(customer, "D-2", 30_000).await;
+    // The first lot's last day was yesterday; the job has not run yet.
+    use sea_orm::sea_query::Expr;
+    let first = entity::points_lot::Entity::find()
+        .filter(entity::points_lot::Column::MemberId.eq(id))
+        .all(&app.state.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .min_by_key(|l| l.id)
+        .unwrap();
+    entity::points_lot::Entity::update_many()
+        .col_expr(
+            entity::points_lot::Column::ExpiresOn,
+            Expr::value(today() - chrono::Days::new(1)),
+        )
+        .filter(entity::points_lot::Column::Id.eq(first.id))
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+    let path = format!("/api/v1/staff/members/{id}/points/adjust");
+    let r = chain
+        .admin
+        .post_keyed(&path, &key(), json!({"delta": -600, "reason": "兑换"}))
+        .await;
+    assert_eq!((r.status, r.code()), (409, "insufficient_points"), "{r:?}");
+    let r = chain
+        .admin
+        .post_keyed(&path, &key(), json!({"delta": -300, "reason": "兑换"}))
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(r.body["points_balance"], 0);
+    let h = m.get("/api/v1/member/points/entries").await;
+    let kinds: Vec<&str> = h.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["adjust", "expire", "earn", "earn"]);
+    assert_ledger_consistent(&app).await;
+}
+
+#[tokio::test]
+async fn referrals_never_run_in_a_circle() {
+    let app = spawn_app().await;
+    // A binds a phone but does not join yet; B joins with A's code; A then joins with B's.
+    let a = member_login(&app, "o-circle-a").await;
+    a.post(
+        "/api/v1/member/consent",
+        json!({"policy_version": "2026-11", "marketing": true, "sensitive_health": false}),
+    )
+    .await;
+    let sandbox = app.state.sandbox.as_ref().unwrap();
+    sandbox.add_phone_code("pc-circle-a", "13900000041");
+    assert_eq!(
+        a.post("/api/v1/member/phone", json!({"code": "pc-circle-a"}))
+            .await
+            .status,
+        200
+    );
+    let a_code = a.get("/api/v1/member/referral").await.body["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (b, b_id) = join_with_code(&app, "o-circle-b", "13900000042", &a_code).await;
+    let b_code = b.get("/api/v1/member/referral").await.body["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = a
+        .post("/api/v1/member/join", json!({"referral_code": b_code}))
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let a_customer = customer_of_member(&app, member_id(&r.body)).await;
+    let a_row = entity::customer::Entity::find_by_id(a_customer)
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(a_row.referrer_id, None);
+    let b_row = entity::customer::Entity::find_by_id(customer_of_member(&app, b_id).await)
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(b_row.referrer_id, Some(a_customer));
+    // Joining again with a code changes nothing either.
+    let again = b
+        .post("/api/v1/member/join", json!({"referral_code": a_code}))
+        .await;
+    assert_eq!(again.status, 200);
 }

@@ -28,8 +28,9 @@ async fn member_with_points(
     for delta in [first, points - first].into_iter().filter(|d| *d > 0) {
         let r = chain
             .admin
-            .post(
+            .post_keyed(
                 &format!("/api/v1/staff/members/{member_id}/points/adjust"),
+                &uuid::Uuid::new_v4().to_string(),
                 json!({"delta": delta, "reason": "开业活动赠送"}),
             )
             .await;
