@@ -832,11 +832,6 @@ pub async fn refund(
                 .col_expr(member::Column::TierId, Expr::value(target.id))
                 .col_expr(member::Column::TierValidUntil, Expr::value(valid_until))
                 .col_expr(member::Column::TierSource, Expr::value("refund"))
-                .col_expr(member::Column::PrevTierId, Expr::value(Option::<i64>::None))
-                .col_expr(
-                    member::Column::PrevTierValidUntil,
-                    Expr::value(Option::<NaiveDate>::None),
-                )
                 .col_expr(member::Column::UpdatedAt, Expr::value(Utc::now()))
                 .filter(member::Column::Id.eq(m.id))
                 .filter(member::Column::TierId.eq(m.tier_id))

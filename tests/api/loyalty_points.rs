@@ -1034,3 +1034,19 @@ async fn referrals_never_run_in_a_circle() {
         .await;
     assert_eq!(again.status, 200);
 }
+
+#[tokio::test]
+async fn each_refund_may_lower_an_upgrade_further() {
+    let app = spawn_app().await;
+    let chain = chain(&app).await;
+    let (m, _, customer) = served_member(&app, &chain, "o-steps", "13900000043").await;
+    let big = chain.consume(customer, "S-1", 8_000_000).await;
+    assert_eq!(big["upgraded_to"], "platinum");
+    let id = big["consumption"]["id"].as_i64().unwrap();
+    let r = refund(&chain, id, 4_000_000).await;
+    assert_eq!(r.body["tier_after"], "gold");
+    let r = refund(&chain, id, 2_000_000).await;
+    assert_eq!(r.body["tier_after"], "normal");
+    assert_eq!(card(&m).await["tier"]["code"], "normal");
+    assert_ledger_consistent(&app).await;
+}
