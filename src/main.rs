@@ -6,6 +6,15 @@ use memberhub::config::Settings;
 use memberhub::startup::{self, Application};
 use memberhub::{db, telemetry};
 
+/// Prints a line for the operator. Unlike `println!`, a closed pipe (`memberhub jobs list |
+/// head -1`) ends the output quietly instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 /// memberhub: members, points, tiers and member days for a clinic chain.
 #[derive(Parser)]
 #[command(version, about)]
@@ -137,8 +146,8 @@ async fn demo(settings: Settings) -> anyhow::Result<()> {
     db::migrate(&conn).await?;
     let cache = cache_for(&settings).await?;
     match memberhub::demo::load(&conn, &cache, &settings).await? {
-        Some(report) => println!("{report}"),
-        None => println!("the database already holds customers; demo data not loaded"),
+        Some(report) => say!("{report}"),
+        None => say!("the database already holds customers; demo data not loaded"),
     }
     Ok(())
 }
@@ -148,7 +157,7 @@ async fn jobs(settings: Settings, command: JobsCommand) -> anyhow::Result<()> {
     match command {
         JobsCommand::List => {
             for name in jobs::JOBS {
-                println!("{name}");
+                say!("{name}");
             }
         }
         JobsCommand::Run { name, date } => {
@@ -161,7 +170,7 @@ async fn jobs(settings: Settings, command: JobsCommand) -> anyhow::Result<()> {
                 settings: &settings,
             };
             let report = jobs::run(&ctx, &name, date).await.map_err(cli_error)?;
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            say!("{}", serde_json::to_string_pretty(&report)?);
         }
     }
     Ok(())
@@ -232,17 +241,15 @@ async fn staff(settings: Settings, command: StaffCommand) -> anyhow::Result<()> 
                 Some(id) => format!("store {id}"),
                 None => "the whole chain".to_string(),
             };
-            println!(
+            say!(
                 "created staff account {} (id {}, {}, {scope})",
                 account.username,
                 account.id,
                 role.as_str()
             );
             if let Some(p) = generated {
-                println!("password: {p}");
-                println!(
-                    "(shown once; sign in and change it with POST /api/v1/staff/auth/password)"
-                );
+                say!("password: {p}");
+                say!("(shown once; sign in and change it with POST /api/v1/staff/auth/password)");
             }
         }
         StaffCommand::ResetPassword {
@@ -262,9 +269,9 @@ async fn staff(settings: Settings, command: StaffCommand) -> anyhow::Result<()> 
             let new = accounts::reset_password(&conn, &account, password, None)
                 .await
                 .map_err(cli_error)?;
-            println!("password of {} reset; its sessions ended", account.username);
+            say!("password of {} reset; its sessions ended", account.username);
             if !given {
-                println!("password: {new}");
+                say!("password: {new}");
             }
         }
     }
