@@ -114,6 +114,16 @@ impl LoyaltySettings {
     pub fn tz(&self) -> chrono_tz::Tz {
         self.timezone.parse().unwrap_or(chrono_tz::Asia::Shanghai)
     }
+
+    /// The business calendar of the configured zone.
+    pub fn calendar(&self) -> crate::loyalty::calendar::Calendar {
+        crate::loyalty::calendar::Calendar::new(self.tz())
+    }
+
+    /// Today's business date in the configured zone.
+    pub fn today(&self) -> chrono::NaiveDate {
+        self.calendar().today()
+    }
 }
 
 /// Staff sign-in, sessions and what roles may see (DESIGN section 8).

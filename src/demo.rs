@@ -665,7 +665,7 @@ pub async fn load(
     }
     let started = Instant::now();
     let vault = Vault::from_settings(&settings.security, settings.wechat.sandbox())?;
-    let cal = Calendar::new(settings.loyalty.tz());
+    let cal = settings.loyalty.calendar();
     let today = cal.today();
     let now = Utc::now();
     // The plan decides who is a member; an operator's `auto_enrol` must not turn every paying

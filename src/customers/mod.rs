@@ -261,7 +261,11 @@ async fn view(db: &impl ConnectionTrait, c: customer::Model) -> Result<CustomerV
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("customer view vanished")))
 }
 
-async fn find_customer(db: &impl ConnectionTrait, id: i64) -> Result<customer::Model, ApiError> {
+/// The customer, or 404.
+pub async fn find_customer(
+    db: &impl ConnectionTrait,
+    id: i64,
+) -> Result<customer::Model, ApiError> {
     customer::Entity::find_by_id(id)
         .one(db)
         .await?
@@ -559,11 +563,11 @@ async fn membership_summary(
     state: &AppState,
     c: &customer::Model,
 ) -> Result<Option<MembershipSummary>, ApiError> {
-    use crate::loyalty::{calendar::Calendar, membership, tiers};
+    use crate::loyalty::{membership, tiers};
     let Some(m) = membership::member_of_customer(&state.db, c.id).await? else {
         return Ok(None);
     };
-    let today = Calendar::new(state.settings.loyalty.tz()).today();
+    let today = state.settings.loyalty.today();
     let table = tiers::TierTable::load(&state.db).await?;
     let (tier, valid_until, _) = table.effective(&m, today);
     Ok(Some(MembershipSummary {

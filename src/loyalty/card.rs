@@ -18,7 +18,6 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::calendar::Calendar;
 use super::tiers::{trailing_spend, TierTable, TierView};
 use crate::cache::Cache;
 use crate::error::ApiError;
@@ -204,14 +203,10 @@ fn value(raw: Option<&Option<String>>) -> String {
     raw.and_then(|v| v.clone()).unwrap_or_default()
 }
 
-fn today(state: &AppState) -> NaiveDate {
-    Calendar::new(state.settings.loyalty.tz()).today()
-}
-
 /// The card of `member_id` as JSON, from the cache when it is current, else built and cached.
 /// The cache is an accelerator only: if it fails, the card comes from the database.
 pub async fn get_json(state: &AppState, member_id: i64) -> Result<String, ApiError> {
-    let today = today(state);
+    let today = state.settings.loyalty.today();
     let key = card_key(member_id);
     let (mut global_gen, mut member_gen) = (String::new(), String::new());
     match state
@@ -267,7 +262,7 @@ pub async fn by_token(state: &AppState, token_key: &str) -> Option<String> {
         raw,
         &value(values.get(2)),
         &value(values.get(1)),
-        today(state),
+        state.settings.loyalty.today(),
     )
     .map(str::to_string)
 }

@@ -18,7 +18,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::calendar::{add_months, month_key, Calendar};
+use super::calendar::{add_months, month_key};
 use super::card;
 use super::ledger::{self, source, EntryKind, Posting};
 use super::membership::{self, via};
@@ -26,6 +26,7 @@ use super::tiers::{trailing_spend, TierTable};
 use crate::audit;
 use crate::auth::staff::{Action, Staff};
 use crate::config::LoyaltySettings;
+use crate::customers::find_customer;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::idempotency::{self, IdempotencyKey, Outcome};
 use crate::paging;
@@ -241,7 +242,7 @@ pub async fn record(
     staff_id: Option<i64>,
     today: NaiveDate,
 ) -> Result<Recorded, ApiError> {
-    let cal = Calendar::new(settings.tz());
+    let cal = settings.calendar();
     let business_date = cal.date_of(input.occurred_at);
     let items = serde_json::to_string(&input.items).map_err(ApiError::internal)?;
     let now = Utc::now();
@@ -338,10 +339,7 @@ pub async fn record(
             .await?;
     }
 
-    let customer = customer::Entity::find_by_id(input.customer_id)
-        .one(txn)
-        .await?
-        .ok_or_else(|| ApiError::not_found("顾客"))?;
+    let customer = find_customer(txn, input.customer_id).await?;
     let mut member = membership::member_of_customer(txn, customer.id).await?;
     let mut enrolled = false;
     if member.is_none() && paid && settings.auto_enrol {
@@ -577,12 +575,9 @@ pub async fn record_consumption(
     if !staff.covers_store(Some(input.store_id)) {
         return Err(ApiError::forbidden("other_store"));
     }
-    let c = customer::Entity::find_by_id(input.customer_id)
-        .one(&state.db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("顾客"))?;
+    let c = find_customer(&state.db, input.customer_id).await?;
     staff.require_customer(Action::ConsumptionRecord, &c)?;
-    let today = Calendar::new(settings.tz()).today();
+    let today = settings.today();
     let staff_id = staff.id;
     let actor = staff.clone();
     let recorded = crate::db::write(&state.db, move |txn| {
@@ -902,7 +897,7 @@ pub async fn refund_consumption(
     if !staff.covers_store(Some(c.store_id)) {
         return Err(ApiError::not_found("消费记录"));
     }
-    let today = Calendar::new(state.settings.loyalty.tz()).today();
+    let today = state.settings.loyalty.today();
     let actor = staff.clone();
     let amount = body.amount_fen;
     let touched = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -962,10 +957,7 @@ pub async fn list_consumptions(
     staff: Staff,
     query: web::Query<ConsumptionQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let c = customer::Entity::find_by_id(query.customer_id)
-        .one(&state.db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("顾客"))?;
+    let c = find_customer(&state.db, query.customer_id).await?;
     staff.require_customer(Action::CustomerRead, &c)?;
     let limit = paging::limit(query.limit, 20, 100)?;
     let mut q = consumption::Entity::find()

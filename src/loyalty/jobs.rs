@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::calendar::{add_months, Calendar};
+use super::calendar::add_months;
 use super::card;
 use super::ledger;
 use super::tiers::{trailing_spend, TierTable};
@@ -108,7 +108,7 @@ fn resolve(
     date: Option<NaiveDate>,
 ) -> Result<(Job, NaiveDate), ApiError> {
     let job = Job::parse(name).ok_or_else(|| unknown_job(name))?;
-    let today = Calendar::new(ctx.settings.loyalty.tz()).today();
+    let today = ctx.settings.loyalty.today();
     let date = date.unwrap_or(today);
     if date > today {
         return Err(ApiError::validation("date", "不能为未来的日期运行任务")
@@ -155,7 +155,7 @@ impl Counts {
 
 /// When a message queued by the run for `date` may be sent.
 fn message_due(ctx: &JobContext<'_>, date: NaiveDate) -> DateTime<Utc> {
-    Calendar::new(ctx.settings.loyalty.tz()).start_of(date) + chrono::Duration::hours(MESSAGE_HOUR)
+    ctx.settings.loyalty.calendar().start_of(date) + chrono::Duration::hours(MESSAGE_HOUR)
 }
 
 // ---------------------------------------------------------------- points-expiry

@@ -12,13 +12,13 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::calendar::Calendar;
 use super::card::{self, Card};
 use super::tiers::TierTable;
 use crate::audit;
 use crate::auth::bearer;
 use crate::auth::member::{authenticate, remember_token, token_key, Member};
 use crate::auth::staff::{Action, Staff};
+use crate::customers::find_customer;
 use crate::db;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::state::AppState;
@@ -230,10 +230,7 @@ pub async fn me(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResp
         Some(json) => json,
         None => {
             let who = authenticate(&state, &token).await?;
-            let customer_id = who.account.customer_id.ok_or_else(not_member)?;
-            let m = member_of_customer(&state.db, customer_id)
-                .await?
-                .ok_or_else(not_member)?;
+            let m = current(&state, &who).await?;
             let json = card::get_json(&state, m.id).await?;
             remember_token(&state, &who, &token, m.id).await;
             json
@@ -280,7 +277,7 @@ pub async fn update_profile(
         }
         other => other.map(str::to_string),
     };
-    let today = Calendar::new(state.settings.loyalty.tz()).today();
+    let today = state.settings.loyalty.today();
     if let Some(b) = body.birthday {
         if b > today || b < NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN) {
             return Err(ApiError::validation("birthday", "生日不正确"));
@@ -334,13 +331,6 @@ pub struct StaffMemberView {
     pub card: Card,
 }
 
-async fn load_customer(state: &AppState, id: i64) -> Result<customer::Model, ApiError> {
-    customer::Entity::find_by_id(id)
-        .one(&state.db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("顾客"))
-}
-
 /// The member and its customer, checked against the caller's reach for `action`.
 pub async fn member_for_staff(
     state: &AppState,
@@ -352,7 +342,7 @@ pub async fn member_for_staff(
         .one(&state.db)
         .await?
         .ok_or_else(|| ApiError::not_found("会员"))?;
-    let c = load_customer(state, m.customer_id).await?;
+    let c = find_customer(&state.db, m.customer_id).await?;
     staff.require_customer(action, &c).map_err(|e| {
         if e.code() == "not_found" {
             ApiError::not_found("会员")
@@ -381,7 +371,7 @@ pub async fn enrol_at_desk(
     staff: Staff,
     body: web::Json<EnrolRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let c = load_customer(&state, body.customer_id).await?;
+    let c = find_customer(&state.db, body.customer_id).await?;
     staff.require_customer(Action::MemberEnrol, &c)?;
     let actor = staff.clone();
     let (m, created) = db::write(&state.db, move |txn| {
@@ -469,7 +459,7 @@ pub async fn set_manual_tier(
         ));
     }
     let tiers = TierTable::load(&state.db).await?;
-    let today = Calendar::new(state.settings.loyalty.tz()).today();
+    let today = state.settings.loyalty.today();
     let (tier_id, until) = match body.tier_code.as_deref() {
         None => (None, None),
         Some(code) => {

@@ -12,7 +12,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::calendar::{add_months, Calendar};
+use super::calendar::add_months;
 use super::card;
 use super::ledger::{self, source, EntryKind, Posting};
 use super::membership::{self, member_for_staff};
@@ -150,7 +150,7 @@ pub struct CheckinView {
 pub async fn check_in(state: web::Data<AppState>, who: Member) -> Result<HttpResponse, ApiError> {
     let m = membership::current(&state, &who).await?;
     let settings = state.settings.loyalty.clone();
-    let today = Calendar::new(settings.tz()).today();
+    let today = settings.today();
     let member_id = m.id;
     let view = db::write(&state.db, move |txn| {
         Box::pin(async move { record_checkin(txn, &settings, member_id, today).await })
@@ -228,7 +228,7 @@ pub struct CheckinHistory {
 #[get("/api/v1/member/checkins")]
 pub async fn checkins(state: web::Data<AppState>, who: Member) -> Result<HttpResponse, ApiError> {
     let m = membership::current(&state, &who).await?;
-    let today = Calendar::new(state.settings.loyalty.tz()).today();
+    let today = state.settings.loyalty.today();
     let dates: Vec<NaiveDate> = checkin::Entity::find()
         .filter(checkin::Column::MemberId.eq(m.id))
         .filter(checkin::Column::BusinessDate.gt(today - chrono::Days::new(31)))
@@ -304,7 +304,7 @@ pub async fn adjust(
         ));
     }
     let settings = state.settings.loyalty.clone();
-    let today = Calendar::new(settings.tz()).today();
+    let today = settings.today();
     let actor = staff.clone();
     let (member_id, delta) = (m.id, body.delta);
     let response = idempotency::once(

@@ -23,7 +23,6 @@ use sea_orm::{
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::calendar::Calendar;
 use super::card;
 use super::ledger::{self, source, EntryKind, Posting};
 use super::membership;
@@ -828,7 +827,7 @@ pub async fn verify_voucher(
     if code.is_empty() || code.len() > 16 || !code.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(ApiError::not_found("兑换券"));
     }
-    let today = Calendar::new(state.settings.loyalty.tz()).today();
+    let today = state.settings.loyalty.today();
     let actor = staff.clone();
     let verified = db::write(&state.db, move |txn| {
         Box::pin(async move {
@@ -957,7 +956,7 @@ pub async fn member_rewards(
         home_store_id: home_store_of(&state.db, m.customer_id).await?,
         tiers: &tiers,
         now: Utc::now(),
-        today: Calendar::new(state.settings.loyalty.tz()).today(),
+        today: state.settings.loyalty.today(),
     };
     let counts = held_by_reward(&state.db, m.id).await?;
     let rewards = reward::Entity::find()
@@ -1155,7 +1154,7 @@ pub async fn member_redeem(
     let m = membership::current(&state, &who).await?;
     let body = body.into_inner();
     let (member_id, reward_id) = (m.id, body.reward_id);
-    let today = Calendar::new(state.settings.loyalty.tz()).today();
+    let today = state.settings.loyalty.today();
     let response = idempotency::once(
         &state.db,
         format!("member:{member_id}:redeem"),
@@ -1208,7 +1207,7 @@ pub async fn member_redemptions(
 ) -> Result<HttpResponse, ApiError> {
     let m = membership::current(&state, &who).await?;
     let limit = paging::limit(query.limit, 20, 100)?;
-    let today = Calendar::new(state.settings.loyalty.tz()).today();
+    let today = state.settings.loyalty.today();
     let mut q = voucher::Entity::find()
         .filter(voucher::Column::MemberId.eq(m.id))
         .filter(voucher::Column::Source.eq(voucher_source::REDEMPTION))
@@ -1269,7 +1268,7 @@ pub async fn member_vouchers(
 ) -> Result<HttpResponse, ApiError> {
     let customer_id = customer_of(&who)?;
     let limit = paging::limit(query.limit, 20, 100)?;
-    let today = Calendar::new(state.settings.loyalty.tz()).today();
+    let today = state.settings.loyalty.today();
     let mut q = voucher::Entity::find()
         .filter(voucher::Column::CustomerId.eq(customer_id))
         .order_by_desc(voucher::Column::Id)
@@ -1331,7 +1330,7 @@ pub async fn member_cancel_voucher(
 ) -> Result<HttpResponse, ApiError> {
     let customer_id = customer_of(&who)?;
     let id = path.into_inner();
-    let today = Calendar::new(state.settings.loyalty.tz()).today();
+    let today = state.settings.loyalty.today();
     let cancelled = db::write(&state.db, move |txn| {
         Box::pin(async move {
             let v = voucher::Entity::find_by_id(id)
