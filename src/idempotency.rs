@@ -84,11 +84,13 @@ impl Outcome {
     }
 }
 
-type Work = Box<
+/// The write: its response, and a value for the caller to act on after the commit (e.g.
+/// which cards to refresh); a replay has no such value, because nothing changed.
+pub type Work<T> = Box<
     dyn for<'c> FnOnce(
             &'c DatabaseTransaction,
         )
-            -> Pin<Box<dyn Future<Output = Result<Outcome, ApiError>> + Send + 'c>>
+            -> Pin<Box<dyn Future<Output = Result<(Outcome, T), ApiError>> + Send + 'c>>
         + Send,
 >;
 
@@ -118,23 +120,20 @@ async fn stored(
     Ok(Some(Outcome { status, body }.into_response(true)))
 }
 
-/// Runs `work` in a write transaction once per (scope, key). Without a key the write simply
-/// runs. `request` is what makes two requests "the same": a key reused with another request is
-/// a 422. A failed write stores nothing, so a retry runs it again.
-pub async fn once(
+/// Runs `work` in a write transaction once per (scope, key). `request` is what makes two
+/// requests "the same": a key reused with another request is a 422. A failed write stores
+/// nothing, so a retry runs it again. Returns the response, and `work`'s value when this call
+/// ran it (`None` for a replay).
+pub async fn once<T: Send + 'static>(
     db: &DatabaseConnection,
     scope: String,
-    key: Option<IdempotencyKey>,
+    key: IdempotencyKey,
     request: &impl Serialize,
-    work: Work,
-) -> Result<HttpResponse, ApiError> {
-    let Some(key) = key else {
-        let outcome = db::write(db, work).await?;
-        return Ok(outcome.into_response(false));
-    };
+    work: Work<T>,
+) -> Result<(HttpResponse, Option<T>), ApiError> {
     let fingerprint = sha256_hex(&serde_json::to_string(request).map_err(ApiError::internal)?);
     if let Some(replay) = stored(db, &scope, &key, &fingerprint).await? {
-        return Ok(replay);
+        return Ok((replay, None));
     }
     let txn = db::begin_write(db).await?;
     let claim = idempotency_key::ActiveModel {
@@ -155,12 +154,13 @@ pub async fn once(
             txn.rollback().await.ok();
             return stored(db, &scope, &key, &fingerprint)
                 .await?
+                .map(|replay| (replay, None))
                 .ok_or_else(|| ApiError::internal(anyhow::anyhow!("idempotency row vanished")));
         }
         Err(e) => return Err(e.into()),
     };
-    let outcome = match work(&txn).await {
-        Ok(outcome) => outcome,
+    let (outcome, value) = match work(&txn).await {
+        Ok(done) => done,
         Err(e) => {
             txn.rollback().await.ok();
             return Err(e);
@@ -179,5 +179,5 @@ pub async fn once(
         .exec(&txn)
         .await?;
     txn.commit().await?;
-    Ok(outcome.into_response(false))
+    Ok((outcome.into_response(false), Some(value)))
 }

@@ -900,12 +900,10 @@ pub async fn refund_consumption(
     let today = state.settings.loyalty.today();
     let actor = staff.clone();
     let amount = body.amount_fen;
-    let touched = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = touched.clone();
-    let response = idempotency::once(
+    let (response, touched) = idempotency::once(
         &state.db,
         format!("consumption:{id}:refund"),
-        Some(key),
+        key,
         &body,
         Box::new(move |txn| {
             Box::pin(async move {
@@ -917,16 +915,12 @@ pub async fn refund_consumption(
                     .detail(serde_json::json!({"amount_fen": amount, "points_reversed": view.points_reversed}))
                     .write(txn)
                     .await?;
-                if let Ok(mut t) = sink.lock() {
-                    t.extend(members);
-                }
-                Outcome::new(StatusCode::CREATED, &view)
+                Ok((Outcome::new(StatusCode::CREATED, &view)?, members))
             })
         }),
     )
     .await?;
-    let members = touched.lock().map(|t| t.clone()).unwrap_or_default();
-    card::invalidate_many(&state.cache, members).await;
+    card::invalidate_many(&state.cache, touched.unwrap_or_default()).await;
     Ok(response)
 }
 

@@ -307,10 +307,10 @@ pub async fn adjust(
     let today = settings.today();
     let actor = staff.clone();
     let (member_id, delta) = (m.id, body.delta);
-    let response = idempotency::once(
+    let (response, adjusted) = idempotency::once(
         &state.db,
         format!("member:{member_id}:adjust"),
-        Some(key),
+        key,
         &body,
         Box::new(move |txn| {
             Box::pin(async move {
@@ -334,19 +334,19 @@ pub async fn adjust(
                     .detail(serde_json::json!({"delta": delta, "reason": reason, "balance_after": posted.balance_after}))
                     .write(txn)
                     .await?;
-                Outcome::new(
-                    StatusCode::CREATED,
-                    &AdjustView {
-                        entry_id: posted.entry_id,
-                        delta,
-                        points_balance: posted.balance_after,
-                    },
-                )
+                let view = AdjustView {
+                    entry_id: posted.entry_id,
+                    delta,
+                    points_balance: posted.balance_after,
+                };
+                Ok((Outcome::new(StatusCode::CREATED, &view)?, ()))
             })
         }),
     )
     .await?;
-    card::invalidate(&state.cache, member_id).await;
+    if adjusted.is_some() {
+        card::invalidate(&state.cache, member_id).await;
+    }
     Ok(response)
 }
 

@@ -1155,20 +1155,22 @@ pub async fn member_redeem(
     let body = body.into_inner();
     let (member_id, reward_id) = (m.id, body.reward_id);
     let today = state.settings.loyalty.today();
-    let response = idempotency::once(
+    let (response, redeemed) = idempotency::once(
         &state.db,
         format!("member:{member_id}:redeem"),
-        Some(key),
+        key,
         &body,
         Box::new(move |txn| {
             Box::pin(async move {
                 let redeemed = redeem(txn, member_id, reward_id, today).await?;
-                Outcome::new(StatusCode::CREATED, &redeemed)
+                Ok((Outcome::new(StatusCode::CREATED, &redeemed)?, ()))
             })
         }),
     )
     .await?;
-    card::invalidate(&state.cache, member_id).await;
+    if redeemed.is_some() {
+        card::invalidate(&state.cache, member_id).await;
+    }
     Ok(response)
 }
 
