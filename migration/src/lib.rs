@@ -7,6 +7,7 @@ mod m20261122_000001_create_store_and_setting;
 mod m20261122_000002_create_member_identity;
 mod m20261123_000003_create_staff_and_customer_records;
 mod m20261123_000004_create_loyalty;
+mod shared;
 
 pub struct Migrator;
 

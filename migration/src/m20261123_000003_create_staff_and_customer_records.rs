@@ -1,4 +1,3 @@
-use sea_orm_migration::sea_orm::DbBackend;
 use sea_orm_migration::{prelude::*, schema::*};
 
 #[derive(DeriveMigrationName)]
@@ -220,49 +219,12 @@ impl MigrationTrait for Migration {
         }
 
         // Append-only is enforced by the database, not just by the absence of an endpoint.
-        let db = manager.get_connection();
-        match manager.get_database_backend() {
-            DbBackend::Sqlite => {
-                db.execute_unprepared(
-                    "CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log \
-                     BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
-                )
-                .await?;
-                db.execute_unprepared(
-                    "CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log \
-                     BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
-                )
-                .await?;
-            }
-            DbBackend::Postgres => {
-                db.execute_unprepared(
-                    "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger AS $$ \
-                     BEGIN RAISE EXCEPTION 'audit_log is append-only'; END; $$ LANGUAGE plpgsql",
-                )
-                .await?;
-                db.execute_unprepared(
-                    "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log \
-                     FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()",
-                )
-                .await?;
-                db.execute_unprepared(
-                    "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log \
-                     FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()",
-                )
-                .await?;
-            }
-            _ => {}
-        }
+        crate::shared::append_only(manager, "audit_log").await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() == DbBackend::Postgres {
-            manager
-                .get_connection()
-                .execute_unprepared("DROP FUNCTION IF EXISTS audit_log_append_only() CASCADE")
-                .await?;
-        }
+        crate::shared::drop_append_only(manager, "audit_log").await?;
         for table in [
             AuditLog::Table.into_iden(),
             CustomerNote::Table.into_iden(),

@@ -577,7 +577,6 @@ impl MigrationTrait for Migration {
         )
         .await?;
 
-        let db = manager.get_connection();
         let now = chrono_now_sql(manager.get_database_backend());
         for (rank, (code, name, threshold, discount, multiplier, lead, benefits)) in
             DEFAULT_TIERS.iter().enumerate()
@@ -611,48 +610,12 @@ impl MigrationTrait for Migration {
         }
 
         // The ledger's history is append-only, like the audit log: corrections are new entries.
-        match manager.get_database_backend() {
-            DbBackend::Sqlite => {
-                db.execute_unprepared(
-                    "CREATE TRIGGER IF NOT EXISTS points_entry_no_update BEFORE UPDATE ON points_entry \
-                     BEGIN SELECT RAISE(ABORT, 'points_entry is append-only'); END",
-                )
-                .await?;
-                db.execute_unprepared(
-                    "CREATE TRIGGER IF NOT EXISTS points_entry_no_delete BEFORE DELETE ON points_entry \
-                     BEGIN SELECT RAISE(ABORT, 'points_entry is append-only'); END",
-                )
-                .await?;
-            }
-            DbBackend::Postgres => {
-                db.execute_unprepared(
-                    "CREATE OR REPLACE FUNCTION points_entry_append_only() RETURNS trigger AS $$ \
-                     BEGIN RAISE EXCEPTION 'points_entry is append-only'; END; $$ LANGUAGE plpgsql",
-                )
-                .await?;
-                db.execute_unprepared(
-                    "CREATE TRIGGER points_entry_append_only BEFORE UPDATE OR DELETE ON points_entry \
-                     FOR EACH ROW EXECUTE FUNCTION points_entry_append_only()",
-                )
-                .await?;
-                db.execute_unprepared(
-                    "CREATE TRIGGER points_entry_no_truncate BEFORE TRUNCATE ON points_entry \
-                     FOR EACH STATEMENT EXECUTE FUNCTION points_entry_append_only()",
-                )
-                .await?;
-            }
-            _ => {}
-        }
+        crate::shared::append_only(manager, "points_entry").await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() == DbBackend::Postgres {
-            manager
-                .get_connection()
-                .execute_unprepared("DROP FUNCTION IF EXISTS points_entry_append_only() CASCADE")
-                .await?;
-        }
+        crate::shared::drop_append_only(manager, "points_entry").await?;
         for table in [
             OutboxMessage::Table.into_iden(),
             IdempotencyKey::Table.into_iden(),

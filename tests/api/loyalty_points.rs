@@ -1050,3 +1050,29 @@ async fn each_refund_may_lower_an_upgrade_further() {
     assert_eq!(card(&m).await["tier"]["code"], "normal");
     assert_ledger_consistent(&app).await;
 }
+
+#[tokio::test]
+async fn the_points_history_cannot_be_rewritten_even_in_the_database() {
+    use sea_orm::ConnectionTrait;
+    let app = spawn_app().await;
+    let (m, _) = member_joined(&app, "o-append", "13900000044").await;
+    m.post("/api/v1/member/checkins", json!({})).await;
+    let db = &app.state.db;
+    assert!(db
+        .execute_unprepared("UPDATE points_entry SET delta = 1000")
+        .await
+        .is_err());
+    assert!(db
+        .execute_unprepared("DELETE FROM points_entry")
+        .await
+        .is_err());
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        assert!(db
+            .execute_unprepared("TRUNCATE points_entry CASCADE")
+            .await
+            .is_err());
+    }
+    assert_eq!(balance(&m).await, 10);
+    let h = m.get("/api/v1/member/points/entries").await;
+    assert_eq!(h.body["items"][0]["delta"], 10);
+}
