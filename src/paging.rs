@@ -2,6 +2,10 @@
 //! rows, and the extra one only tells that there is a next page, whose cursor is the last id
 //! shown. Ids, unlike offsets, do not shift when rows are added while someone pages.
 
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+};
+
 use crate::error::ApiError;
 
 /// The requested page size, `default` when absent; a 400 naming `limit` outside 1..=max.
@@ -25,6 +29,23 @@ pub fn split<T>(mut rows: Vec<T>, limit: u64, id: impl Fn(&T) -> i64) -> (Vec<T>
     rows.truncate(limit);
     let next = rows.last().map(id);
     (rows, next)
+}
+
+/// One page of `select`, newest first by the id column `id`: the rows after `cursor` (ids
+/// below it) and the cursor of the next page, if any.
+pub async fn fetch<E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    select: Select<E>,
+    id: E::Column,
+    cursor: Option<i64>,
+    limit: u64,
+    id_of: impl Fn(&E::Model) -> i64,
+) -> Result<(Vec<E::Model>, Option<i64>), DbErr> {
+    let mut q = select.order_by_desc(id).limit(limit + 1);
+    if let Some(cursor) = cursor {
+        q = q.filter(id.lt(cursor));
+    }
+    Ok(split(q.all(db).await?, limit, id_of))
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use entity::{consumption, consumption_refund, customer, member, referral_credit,
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, FromQueryResult,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    PaginatorTrait, QueryFilter, QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -954,14 +954,15 @@ pub async fn list_consumptions(
     let c = find_customer(&state.db, query.customer_id).await?;
     staff.require_customer(Action::CustomerRead, &c)?;
     let limit = paging::limit(query.limit, 20, 100)?;
-    let mut q = consumption::Entity::find()
-        .filter(consumption::Column::CustomerId.eq(c.id))
-        .order_by_desc(consumption::Column::Id)
-        .limit(limit + 1);
-    if let Some(cursor) = query.cursor {
-        q = q.filter(consumption::Column::Id.lt(cursor));
-    }
-    let (rows, next_cursor) = paging::split(q.all(&state.db).await?, limit, |r| r.id);
+    let (rows, next_cursor) = paging::fetch(
+        &state.db,
+        consumption::Entity::find().filter(consumption::Column::CustomerId.eq(c.id)),
+        consumption::Column::Id,
+        query.cursor,
+        limit,
+        |r| r.id,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(ConsumptionPage {
         items: rows.iter().map(ConsumptionView::from).collect(),
         next_cursor,

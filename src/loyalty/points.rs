@@ -6,8 +6,7 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{checkin, points_entry};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -97,14 +96,15 @@ async fn entry_page(
     query: &PageQuery,
 ) -> Result<EntryPage, ApiError> {
     let limit = paging::limit(query.limit, 20, 100)?;
-    let mut q = points_entry::Entity::find()
-        .filter(points_entry::Column::MemberId.eq(member_id))
-        .order_by_desc(points_entry::Column::Id)
-        .limit(limit + 1);
-    if let Some(cursor) = query.cursor {
-        q = q.filter(points_entry::Column::Id.lt(cursor));
-    }
-    let (rows, next_cursor) = paging::split(q.all(&state.db).await?, limit, |e| e.id);
+    let (rows, next_cursor) = paging::fetch(
+        &state.db,
+        points_entry::Entity::find().filter(points_entry::Column::MemberId.eq(member_id)),
+        points_entry::Column::Id,
+        query.cursor,
+        limit,
+        |e| e.id,
+    )
+    .await?;
     Ok(EntryPage {
         items: rows.into_iter().map(EntryView::from).collect(),
         next_cursor,

@@ -1210,15 +1210,17 @@ pub async fn member_redemptions(
     let m = membership::current(&state, &who).await?;
     let limit = paging::limit(query.limit, 20, 100)?;
     let today = state.settings.loyalty.today();
-    let mut q = voucher::Entity::find()
-        .filter(voucher::Column::MemberId.eq(m.id))
-        .filter(voucher::Column::Source.eq(voucher_source::REDEMPTION))
-        .order_by_desc(voucher::Column::Id)
-        .limit(limit + 1);
-    if let Some(cursor) = query.cursor {
-        q = q.filter(voucher::Column::Id.lt(cursor));
-    }
-    let (rows, next_cursor) = paging::split(q.all(&state.db).await?, limit, |v| v.id);
+    let (rows, next_cursor) = paging::fetch(
+        &state.db,
+        voucher::Entity::find()
+            .filter(voucher::Column::MemberId.eq(m.id))
+            .filter(voucher::Column::Source.eq(voucher_source::REDEMPTION)),
+        voucher::Column::Id,
+        query.cursor,
+        limit,
+        |v| v.id,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(VoucherPage {
         items: rows.iter().map(|v| VoucherView::of(v, today)).collect(),
         next_cursor,
@@ -1271,11 +1273,8 @@ pub async fn member_vouchers(
     let customer_id = customer_of(&who)?;
     let limit = paging::limit(query.limit, 20, 100)?;
     let today = state.settings.loyalty.today();
-    let mut q = voucher::Entity::find()
-        .filter(voucher::Column::CustomerId.eq(customer_id))
-        .order_by_desc(voucher::Column::Id)
-        .limit(limit + 1);
-    q = match query.status.as_deref() {
+    let q = voucher::Entity::find().filter(voucher::Column::CustomerId.eq(customer_id));
+    let q = match query.status.as_deref() {
         None => q,
         Some(status::UNUSED) => q
             .filter(voucher::Column::Status.eq(status::UNUSED))
@@ -1291,10 +1290,15 @@ pub async fn member_vouchers(
             ))
         }
     };
-    if let Some(cursor) = query.cursor {
-        q = q.filter(voucher::Column::Id.lt(cursor));
-    }
-    let (rows, next_cursor) = paging::split(q.all(&state.db).await?, limit, |v| v.id);
+    let (rows, next_cursor) = paging::fetch(
+        &state.db,
+        q,
+        voucher::Column::Id,
+        query.cursor,
+        limit,
+        |v| v.id,
+    )
+    .await?;
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
         .json(VoucherPage {
