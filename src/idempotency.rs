@@ -120,6 +120,18 @@ async fn stored(
     Ok(Some(Outcome { status, body }.into_response(true)))
 }
 
+/// The stored answer to (scope, key), if this request already ran: lets a handler answer a
+/// retry before it takes a shortcut that would answer differently (e.g. a sold-out flag).
+pub async fn replay(
+    db: &DatabaseConnection,
+    scope: &str,
+    key: &IdempotencyKey,
+    request: &impl Serialize,
+) -> Result<Option<HttpResponse>, ApiError> {
+    let fingerprint = sha256_hex(&serde_json::to_string(request).map_err(ApiError::internal)?);
+    stored(db, scope, key, &fingerprint).await
+}
+
 /// Runs `work` in a write transaction once per (scope, key). `request` is what makes two
 /// requests "the same": a key reused with another request is a 422. A failed write stores
 /// nothing, so a retry runs it again. Returns the response, and `work`'s value when this call

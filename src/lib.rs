@@ -4,7 +4,9 @@
 pub mod app_settings;
 pub mod audit;
 pub mod auth;
+pub mod booking;
 pub mod cache;
+pub mod clock;
 pub mod config;
 pub mod customers;
 pub mod db;

@@ -168,6 +168,7 @@ async fn jobs(settings: Settings, command: JobsCommand) -> anyhow::Result<()> {
                 db: &conn,
                 cache: &cache,
                 settings: &settings,
+                clock: &memberhub::clock::Clock::system(),
             };
             let report = jobs::run(&ctx, &name, date).await.map_err(cli_error)?;
             say!("{}", serde_json::to_string_pretty(&report)?);

@@ -8,11 +8,15 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Set};
 use serde_json::Value;
 
-/// Message kinds of DESIGN section 7 queued by the loyalty features.
+/// Message kinds of DESIGN section 7 queued by the loyalty and booking features.
 pub mod kind {
     pub const POINTS_EXPIRING: &str = "points_expiring";
     pub const TIER_CHANGED: &str = "tier_changed";
     pub const RETENTION_REMINDER: &str = "retention_reminder";
+    pub const BOOKING_CONFIRMED: &str = "booking_confirmed";
+    pub const BOOKING_REMINDER: &str = "booking_reminder";
+    pub const WAITLIST_PROMOTED: &str = "waitlist_promoted";
+    pub const EVENT_CANCELLED: &str = "event_cancelled";
 }
 
 /// Queues a message; true when it is new, false when (kind, reference) was already queued.

@@ -19,6 +19,7 @@ use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 
 use crate::cache::Cache;
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::privacy::Vault;
 use crate::state::AppState;
@@ -141,6 +142,7 @@ impl Application {
             wechat,
             vault,
             sandbox,
+            clock: Clock::system(),
         };
         let metrics = PrometheusMetricsBuilder::new("memberhub")
             .endpoint(METRICS_PATH)
@@ -202,6 +204,7 @@ impl Application {
         );
         if state.settings.jobs.enabled {
             crate::loyalty::jobs::spawn_scheduler(state.clone());
+            crate::loyalty::jobs::spawn_frequent(state.clone());
         }
         Ok(Self {
             port,
@@ -238,6 +241,7 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .configure(crate::customers::routes)
         .configure(crate::audit::routes)
         .configure(crate::loyalty::routes)
+        .configure(crate::booking::routes)
         .configure(crate::wechat::subscriptions::routes)
         .configure(crate::wechat::push::routes);
 }

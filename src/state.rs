@@ -3,6 +3,7 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 
 use crate::cache::Cache;
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::privacy::Vault;
 use crate::wechat::client::WechatClient;
@@ -18,4 +19,6 @@ pub struct AppState {
     pub vault: Vault,
     /// The built-in WeChat stand-in, when no appid is configured.
     pub sandbox: Option<Sandbox>,
+    /// The server's time, which tests may pin.
+    pub clock: Clock,
 }

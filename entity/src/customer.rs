@@ -26,6 +26,8 @@ pub struct Model {
     pub lifetime_spend_fen: i64,
     pub first_visit_at: Option<DateTimeUtc>,
     pub last_visit_at: Option<DateTimeUtc>,
+    /// Bookings not checked in by the end of their slot.
+    pub no_show_count: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -1,6 +1,7 @@
 //! SeaORM entities, one file per table. The schema itself lives in `migration/`.
 
 pub mod audit_log;
+pub mod booking;
 pub mod checkin;
 pub mod consent_record;
 pub mod consumption;
@@ -8,8 +9,10 @@ pub mod consumption_refund;
 pub mod customer;
 pub mod customer_note;
 pub mod customer_tag;
+pub mod event_slot;
 pub mod idempotency_key;
 pub mod member;
+pub mod member_event;
 pub mod member_session;
 pub mod outbox_message;
 pub mod points_draw;
@@ -26,5 +29,6 @@ pub mod subscription_accept;
 pub mod subscription_quota;
 pub mod tier;
 pub mod voucher;
+pub mod waitlist_entry;
 pub mod wechat_account;
 pub mod wechat_push_event;

@@ -107,6 +107,12 @@ pub enum Action {
     VoucherVerify,
     /// Run a nightly job now.
     JobRun,
+    /// See member days, their slots and bookings.
+    EventRead,
+    /// Create, edit, publish and cancel member days and their slots.
+    EventManage,
+    /// Check a member in for their booking at the desk.
+    BookingCheckIn,
 }
 
 /// How far a grant reaches.
@@ -147,6 +153,15 @@ const PERMISSIONS: &[(Role, Action, Reach)] = {
         (Admin, RewardManage, Chain),
         (Admin, VoucherVerify, Chain),
         (Admin, JobRun, Chain),
+        (Admin, EventRead, Chain),
+        (Admin, EventManage, Chain),
+        (Admin, BookingCheckIn, Chain),
+        (Manager, EventRead, Store),
+        (Manager, EventManage, Store),
+        (Manager, BookingCheckIn, Store),
+        (Consultant, EventRead, Store),
+        (FrontDesk, EventRead, Store),
+        (FrontDesk, BookingCheckIn, Store),
         (Manager, MemberEnrol, Store),
         (Manager, ConsumptionRecord, Store),
         (Manager, ConsumptionRefund, Store),

@@ -201,14 +201,16 @@ impl Recorded {
     }
 }
 
-/// How the bonus multiplier is chosen: birthday month or member day, the larger wins.
+/// How the bonus multiplier is chosen: birthday month or member day (a configured day of the
+/// month, or `event_day`: a published member-day event with the bonus on), the larger wins.
 pub fn bonus_for(
     settings: &LoyaltySettings,
     birthday: Option<NaiveDate>,
     on: NaiveDate,
+    event_day: bool,
 ) -> (i64, Option<&'static str>) {
     let birthday_month = birthday.is_some_and(|b| b.month() == on.month());
-    let member_day = settings.member_days.contains(&on.day());
+    let member_day = event_day || settings.member_days.contains(&on.day());
     let mut best = (100, None);
     if birthday_month && settings.birthday_multiplier_pct > best.0 {
         best = (settings.birthday_multiplier_pct, Some("birthday_month"));
@@ -363,7 +365,13 @@ pub async fn record(
     let m = ledger::lock_member(txn, m.id).await?;
     let tiers = TierTable::load(txn).await?;
     let (tier, _, _) = tiers.effective(&m, business_date);
-    let (bonus_pct, bonus) = bonus_for(settings, customer.birthday, business_date);
+    // A member day at the store where the member is, or at their own store, counts: a member
+    // who comes over for another store's member day is not told the bonus was not theirs.
+    let mut event_day = crate::booking::is_member_day(txn, input.store_id, business_date).await?;
+    if let Some(home) = customer.home_store_id.filter(|h| *h != input.store_id) {
+        event_day = event_day || crate::booking::is_member_day(txn, home, business_date).await?;
+    }
+    let (bonus_pct, bonus) = bonus_for(settings, customer.birthday, business_date, event_day);
     let points = points_for(
         input.paid_fen,
         settings.points_per_yuan,
@@ -992,18 +1000,19 @@ mod tests {
         let mut s = LoyaltySettings::default();
         let day = NaiveDate::from_ymd_opt(2026, 3, 7).unwrap_or_default();
         let march_birthday = NaiveDate::from_ymd_opt(1990, 3, 20);
-        assert_eq!(bonus_for(&s, march_birthday, day).0, 200);
+        assert_eq!(bonus_for(&s, march_birthday, day, false).0, 200);
         s.member_day_multiplier_pct = 300;
         assert_eq!(
-            bonus_for(&s, march_birthday, day),
+            bonus_for(&s, march_birthday, day, false),
             (300, Some("member_day"))
         );
         s.birthday_multiplier_pct = 400;
         assert_eq!(
-            bonus_for(&s, march_birthday, day),
+            bonus_for(&s, march_birthday, day, false),
             (400, Some("birthday_month"))
         );
         let plain = NaiveDate::from_ymd_opt(2026, 4, 8).unwrap_or_default();
-        assert_eq!(bonus_for(&s, march_birthday, plain), (100, None));
+        assert_eq!(bonus_for(&s, march_birthday, plain, false), (100, None));
+        assert_eq!(bonus_for(&s, None, plain, true), (300, Some("member_day")));
     }
 }

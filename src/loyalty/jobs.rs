@@ -32,19 +32,32 @@ use super::tiers::{trailing_spend, TierTable};
 use crate::audit;
 use crate::auth::staff::{Action, Staff};
 use crate::cache::Cache;
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::outbox;
 use crate::state::AppState;
 
-pub const JOBS: &[&str] = &["points-expiry", "points-expiry-reminders", "tier-retention"];
+pub const JOBS: &[&str] = &[
+    "points-expiry",
+    "points-expiry-reminders",
+    "tier-retention",
+    "booking-reminders",
+    "booking-no-shows",
+];
+
+/// Jobs the scheduler also runs every few minutes: each is idempotent per booking, and what
+/// they do falls due during the day (a slot ends, a booking is made the day before).
+pub const FREQUENT_JOBS: &[&str] = &["booking-reminders", "booking-no-shows"];
 
 /// What a job needs: no HTTP state, so the CLI can run it too.
 pub struct JobContext<'a> {
     pub db: &'a DatabaseConnection,
     pub cache: &'a Cache,
     pub settings: &'a Settings,
+    /// The server's time: booking jobs act on slots that have ended by it.
+    pub clock: &'a Clock,
 }
 
 #[derive(Serialize, ToSchema, Debug)]
@@ -73,6 +86,8 @@ enum Job {
     PointsExpiry,
     PointsExpiryReminders,
     TierRetention,
+    BookingReminders,
+    BookingNoShows,
 }
 
 impl Job {
@@ -81,6 +96,8 @@ impl Job {
             "points-expiry" => Some(Job::PointsExpiry),
             "points-expiry-reminders" => Some(Job::PointsExpiryReminders),
             "tier-retention" => Some(Job::TierRetention),
+            "booking-reminders" => Some(Job::BookingReminders),
+            "booking-no-shows" => Some(Job::BookingNoShows),
             _ => None,
         }
     }
@@ -90,6 +107,8 @@ impl Job {
             Job::PointsExpiry => "points-expiry",
             Job::PointsExpiryReminders => "points-expiry-reminders",
             Job::TierRetention => "tier-retention",
+            Job::BookingReminders => "booking-reminders",
+            Job::BookingNoShows => "booking-no-shows",
         }
     }
 }
@@ -108,7 +127,7 @@ fn resolve(
     date: Option<NaiveDate>,
 ) -> Result<(Job, NaiveDate), ApiError> {
     let job = Job::parse(name).ok_or_else(|| unknown_job(name))?;
-    let today = ctx.settings.loyalty.today();
+    let today = ctx.settings.loyalty.calendar().date_of(ctx.clock.now());
     let date = date.unwrap_or(today);
     if date > today {
         return Err(ApiError::validation("date", "不能为未来的日期运行任务")
@@ -132,6 +151,8 @@ async fn execute(ctx: &JobContext<'_>, job: Job, date: NaiveDate) -> Result<JobR
         Job::PointsExpiry => points_expiry(ctx, date).await?,
         Job::PointsExpiryReminders => points_expiry_reminders(ctx, date).await?,
         Job::TierRetention => tier_retention(ctx, date).await?,
+        Job::BookingReminders => Counts(crate::booking::jobs::reminders(ctx, date).await?),
+        Job::BookingNoShows => Counts(crate::booking::jobs::no_shows(ctx, date).await?),
     };
     Ok(JobReport {
         job: job.name().to_string(),
@@ -589,7 +610,7 @@ fn parse_body(body: &[u8]) -> Result<RunJobRequest, ApiError> {
 #[utoipa::path(
     tag = "staff",
     operation_id = "staff_run_job",
-    params(("name" = String, Path, description = "`points-expiry`, `points-expiry-reminders` or `tier-retention`")),
+    params(("name" = String, Path, description = "`points-expiry`, `points-expiry-reminders`, `tier-retention`, `booking-reminders` or `booking-no-shows`")),
     request_body(content = RunJobRequest, description = "May be absent: runs for today"),
     responses(
         (status = 200, description = "The job ran; what it did", body = JobReport),
@@ -612,6 +633,7 @@ pub async fn run_job(
         db: &state.db,
         cache: &state.cache,
         settings: &state.settings,
+        clock: &state.clock,
     };
     let (job, date) = resolve(&ctx, &path.into_inner(), input.date)?;
     let result = execute(&ctx, job, date).await;
@@ -656,7 +678,7 @@ pub fn spawn_scheduler(state: AppState) {
         tracing::info!(run_at = %state.settings.jobs.run_at, "nightly jobs scheduled");
         loop {
             ticker.tick().await;
-            let now = Utc::now().with_timezone(&tz);
+            let now = state.clock.now().with_timezone(&tz);
             let date = now.date_naive();
             if done == Some(date) || now.time() < run_at {
                 continue;
@@ -669,6 +691,40 @@ pub fn spawn_scheduler(state: AppState) {
                 retry_at = None;
             } else {
                 retry_at = Some(tokio::time::Instant::now() + RETRY_AFTER);
+            }
+        }
+    });
+}
+
+/// How often the frequent jobs run.
+const FREQUENT_EVERY: Duration = Duration::from_secs(5 * 60);
+
+/// Starts the frequent schedule (`jobs.enabled`): every FREQUENT_EVERY, the booking jobs for
+/// today. No lease: each booking is claimed by a conditional UPDATE, so instances running
+/// them at the same moment share the work instead of doubling it.
+pub fn spawn_frequent(state: AppState) {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(FREQUENT_EVERY);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let date = state.settings.loyalty.calendar().date_of(state.clock.now());
+            for name in FREQUENT_JOBS {
+                let ctx = JobContext {
+                    db: &state.db,
+                    cache: &state.cache,
+                    settings: &state.settings,
+                    clock: &state.clock,
+                };
+                match run(&ctx, name, Some(date)).await {
+                    Ok(report) if report.counts.values().any(|n| *n > 0) => {
+                        tracing::info!(job = name, %date, counts = ?report.counts, "job finished");
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::error!(job = name, %date, error = %e.describe(), "job failed; the next tick tries again");
+                    }
+                }
             }
         }
     });
@@ -700,6 +756,7 @@ async fn run_day(state: &AppState, date: NaiveDate) -> bool {
                 db: &task_state.db,
                 cache: &task_state.cache,
                 settings: &task_state.settings,
+                clock: &task_state.clock,
             };
             run(&ctx, &job_name, Some(date)).await
         })

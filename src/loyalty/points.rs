@@ -356,7 +356,8 @@ pub struct Bonus {
     pub kind: String,
     /// 200 means x2.
     pub multiplier_pct: i64,
-    /// Member days only: the days of the month.
+    /// Member days only: the configured days of the month (member-day events add their own
+    /// dates at each store).
     pub days: Vec<u32>,
     pub description: String,
 }
@@ -424,17 +425,18 @@ pub async fn rules(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
             description: format!("生日当月消费，积分 {}", times(s.birthday_multiplier_pct)),
         });
     }
-    if s.member_day_multiplier_pct > 100 && !s.member_days.is_empty() {
-        let days: Vec<String> = s.member_days.iter().map(|d| format!("{d} 日")).collect();
+    if s.member_day_multiplier_pct > 100 {
+        let when = if s.member_days.is_empty() {
+            "门店会员日活动当天".to_string()
+        } else {
+            let days: Vec<String> = s.member_days.iter().map(|d| format!("{d} 日")).collect();
+            format!("每月 {} 及门店会员日活动当天", days.join("、"))
+        };
         bonuses.push(Bonus {
             kind: "member_day".into(),
             multiplier_pct: s.member_day_multiplier_pct,
             days: s.member_days.clone(),
-            description: format!(
-                "每月 {} 会员日消费，积分 {}",
-                days.join("、"),
-                times(s.member_day_multiplier_pct)
-            ),
+            description: format!("{when}消费，积分 {}", times(s.member_day_multiplier_pct)),
         });
     }
     let tier_rules: Vec<TierRule> = tiers

@@ -37,6 +37,7 @@ async fn run(app: &TestApp, name: &str, date: NaiveDate) -> JobReport {
         db: &app.state.db,
         cache: &app.state.cache,
         settings: &app.state.settings,
+        clock: &app.state.clock,
     };
     jobs::run(&ctx, name, Some(date))
         .await
@@ -766,10 +767,17 @@ async fn the_command_line_entry_point_lists_runs_and_refuses_like_the_api() {
         db: &app.state.db,
         cache: &app.state.cache,
         settings: &app.state.settings,
+        clock: &app.state.clock,
     };
     assert_eq!(
         jobs::JOBS,
-        &["points-expiry", "points-expiry-reminders", "tier-retention"]
+        &[
+            "points-expiry",
+            "points-expiry-reminders",
+            "tier-retention",
+            "booking-reminders",
+            "booking-no-shows"
+        ]
     );
     for name in jobs::JOBS {
         // Without --date: today.
