@@ -15,8 +15,8 @@ use std::time::Instant;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use entity::{
-    consumption, consumption_refund, customer, customer_note, customer_tag, member, points_lot,
-    reward, staff, store, tier,
+    consumption, consumption_refund, customer, customer_note, customer_tag, event_slot, member,
+    member_event, points_lot, reward, staff, store, tier,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -803,6 +803,7 @@ pub async fn load(
     }
 
     insert_rewards(db).await?;
+    insert_member_days(db, &stores, &cal, today, now).await?;
     audit::entry("demo.load")
         .by_staff_or_shell(None)
         .detail(serde_json::json!({"customers": CUSTOMERS, "seed": SEED}))
@@ -1026,6 +1027,73 @@ async fn insert_rewards(db: &DatabaseConnection) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Slots of a demo member day: start (business time), minutes, service, places.
+const DEMO_SLOTS: [(u32, i64, &str, i32); 4] = [
+    (10, 90, "皮肤检测与护理方案", 8),
+    (13, 90, "水光补水体验", 6),
+    (15, 60, "光子嫩肤体验", 6),
+    (16, 60, "会员专属咨询", 10),
+];
+
+/// One member day per store, ten days out: the first store's is open for everyone now, the
+/// second's opens in two days (earlier for higher tiers), the third is still a draft.
+async fn insert_member_days(
+    db: &DatabaseConnection,
+    stores: &[store::Model],
+    cal: &Calendar,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let date = today + Duration::days(10);
+    let day_start = cal.start_of(date);
+    for (i, s) in stores.iter().enumerate() {
+        let (status, opens_at) = match i {
+            0 => ("published", now - Duration::hours(1)),
+            1 => ("published", now + Duration::days(2)),
+            _ => ("draft", now + Duration::days(5)),
+        };
+        let event = member_event::ActiveModel {
+            store_id: Set(s.id),
+            event_date: Set(date),
+            title: Set(format!("{}会员日", s.name)),
+            description: Set(
+                "会员专享体验名额，当日到店消费享会员日积分倍数。名额有限，先到先得。".into(),
+            ),
+            opens_at: Set(opens_at),
+            closes_at: Set(day_start - Duration::hours(6)),
+            cancel_deadline: Set(day_start - Duration::hours(12)),
+            min_tier_id: Set(None),
+            points_bonus: Set(true),
+            status: Set(status.into()),
+            created_at: Set(now),
+            updated_at: Set(now),
+            published_at: Set((status == "published").then_some(now)),
+            ..Default::default()
+        }
+        .insert(db)
+        .await?;
+        let slots = DEMO_SLOTS.iter().map(|(hour, minutes, service, places)| {
+            let starts_at = day_start + Duration::hours(i64::from(*hour));
+            event_slot::ActiveModel {
+                event_id: Set(event.id),
+                starts_at: Set(starts_at),
+                ends_at: Set(starts_at + Duration::minutes(*minutes)),
+                service: Set(service.to_string()),
+                capacity: Set(*places),
+                booked: Set(0),
+                status: Set("open".into()),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            }
+        });
+        event_slot::Entity::insert_many(slots)
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
 /// What `memberhub demo` prints: stores, sign-ins, figures and where to go next.
 async fn report(
     db: &DatabaseConnection,
@@ -1090,6 +1158,8 @@ async fn report(
     let consumptions = consumption::Entity::find().count(db).await?;
     let refunds = consumption_refund::Entity::find().count(db).await?;
     let rewards = reward::Entity::find().count(db).await?;
+    let events = member_event::Entity::find().count(db).await?;
+    let slots = event_slot::Entity::find().count(db).await?;
 
     let mut out = String::new();
     let secs = started.elapsed().as_secs_f64();
@@ -1155,6 +1225,10 @@ async fn report(
         expiring.as_ref().and_then(|s| s.members).unwrap_or(0)
     );
     let _ = writeln!(out, "  rewards        {rewards}");
+    let _ = writeln!(
+        out,
+        "  member days    {events} events ten days out (one open now, one opening in two days, one draft), {slots} slots",
+    );
     let _ = writeln!(out, "\nNext");
     let _ = writeln!(
         out,
