@@ -35,4 +35,18 @@ pub struct Model {
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
 
-impl ActiveModelBehavior for ActiveModel {}
+#[async_trait::async_trait]
+impl ActiveModelBehavior for ActiveModel {
+    /// On SQLite an insert that sets optional text or date columns to NULL came back without
+    /// `no_show_count` (the last column, added by ALTER TABLE), failing the insert's read-back
+    /// with "Missing value"; giving it its default explicitly avoids that on every path.
+    async fn before_save<C>(mut self, _db: &C, insert: bool) -> Result<Self, DbErr>
+    where
+        C: ConnectionTrait,
+    {
+        if insert && self.no_show_count.is_not_set() {
+            self.no_show_count = sea_orm::ActiveValue::Set(0);
+        }
+        Ok(self)
+    }
+}

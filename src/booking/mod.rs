@@ -9,9 +9,10 @@
 //! only a short-lived "sold out" hint so that the thousands of requests after the last place
 //! is gone do not queue on the database; the database stays the record.
 //!
-//! Lock order, the same everywhere so PostgreSQL never deadlocks: a booking row, then its
-//! slot row (booking inserts the booking before it takes the slot; cancelling updates the
-//! booking, then the slot; promotion runs under the slot it fills).
+//! Lock order, the same everywhere so PostgreSQL never deadlocks: a slot's row, then booking
+//! rows (booking takes the slot's place, then inserts; cancelling touches the slot first, then
+//! the booking; promotion runs under the slot it fills; cancelling an event takes its slots,
+//! then its bookings).
 
 pub mod engine;
 pub mod jobs;

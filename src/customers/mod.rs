@@ -191,6 +191,8 @@ pub struct CustomerDetail {
     pub can_reveal_phone: bool,
     /// Null for a customer who has not joined the programme.
     pub membership: Option<MembershipSummary>,
+    /// Member-day bookings they did not turn up for (not checked in by the end of the slot).
+    pub no_show_count: i32,
 }
 
 async fn staff_names(
@@ -550,12 +552,14 @@ async fn detail_of(
         None
     };
     let membership = membership_summary(state, &c).await?;
+    let no_show_count = c.no_show_count;
     Ok(CustomerDetail {
         customer: view(&state.db, c).await?,
         wechat_linked,
         notes,
         can_reveal_phone,
         membership,
+        no_show_count,
     })
 }
 

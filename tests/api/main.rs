@@ -1,6 +1,9 @@
 // Integration tests: one binary, one module per area. `unwrap`/`expect` are how tests fail.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod booking;
+mod booking_jobs;
+mod booking_staff;
 mod cache;
 mod customers;
 mod database;
