@@ -30,13 +30,13 @@ pub struct Target {
 
 /// The slot and its event as a member may see them: a draft event is 404 like a missing one.
 pub async fn load_target(conn: &impl ConnectionTrait, slot_id: i64) -> Result<Target, ApiError> {
-    let slot = event_slot::Entity::find_by_id(slot_id)
+    // One query: this runs on every booking attempt of a flash sale.
+    let (slot, event) = event_slot::Entity::find_by_id(slot_id)
+        .find_also_related(member_event::Entity)
         .one(conn)
         .await?
         .ok_or_else(slot_not_found)?;
-    let event = member_event::Entity::find_by_id(slot.event_id)
-        .one(conn)
-        .await?
+    let event = event
         .filter(|e| e.status != event_status::DRAFT)
         .ok_or_else(event_not_found)?;
     Ok(Target { event, slot })

@@ -469,30 +469,41 @@ pub async fn member_book(
     let m = membership::current(&state, &who).await?;
     let body = body.into_inner();
     let scope = format!("member:{}:book", m.id);
-    // A retry of a request that went through answers as it did, before any shortcut below
-    // could answer it differently.
-    if let Some(replay) = idempotency::replay(&state.db, &scope, &key, &body).await? {
-        return Ok(replay);
-    }
     let now = state.clock.now();
     let today = state.settings.loyalty.calendar().date_of(now);
-    let target = engine::load_target(&state.db, body.slot_id).await?;
-    let tiers = TierTable::load(&state.db).await?;
-    engine::gate(&target, &tiers, &m, now, today)?;
-    if let Some(b) = engine::live_booking(&state.db, target.event.id, m.id).await? {
-        return Err(engine::already_booked(Some(b.id)));
+    let slot_id = body.slot_id;
+    let checked: Result<(engine::Target, String), ApiError> = async {
+        // Sold out a moment ago: answer without touching the slot. Only a hint; a place freed
+        // since then clears it, and the statement in the transaction is what decides.
+        if known_full(&state.cache, slot_id).await {
+            return Err(engine::slot_full());
+        }
+        let (target, tiers) = tokio::try_join!(engine::load_target(&state.db, slot_id), async {
+            TierTable::load(&state.db).await.map_err(ApiError::from)
+        })?;
+        engine::gate(&target, &tiers, &m, now, today)?;
+        let (live, store) = tokio::try_join!(
+            engine::live_booking(&state.db, target.event.id, m.id),
+            store::Entity::find_by_id(target.event.store_id).one(&state.db)
+        )?;
+        if let Some(b) = live {
+            return Err(engine::already_booked(Some(b.id)));
+        }
+        Ok((target, store.map(|s| s.name).unwrap_or_default()))
     }
-    let slot_id = target.slot.id;
-    // Sold out a moment ago: answer without a write transaction. Only a hint; a place freed
-    // since then clears it, and the statement below is what decides.
-    if known_full(&state.cache, slot_id).await {
-        return Err(engine::slot_full());
-    }
-    let store_name = store::Entity::find_by_id(target.event.store_id)
-        .one(&state.db)
-        .await?
-        .map(|s| s.name)
-        .unwrap_or_default();
+    .await;
+    let (target, store_name) = match checked {
+        Ok(checked) => checked,
+        // A retry of a request that went through answers as it did, not as a check made
+        // since (sold out, already booked, closed) would.
+        Err(e) => {
+            return match idempotency::replay(&state.db, &scope, &key, &body).await? {
+                Some(replay) => Ok(replay),
+                None => Err(e),
+            }
+        }
+    };
+    let (event_id, member_id) = (target.event.id, m.id);
     let result = idempotency::once(
         &state.db,
         scope,
@@ -515,12 +526,17 @@ pub async fn member_book(
     .await;
     match result {
         Ok((response, _)) => Ok(response),
-        Err(e) => {
-            if e.code() == "slot_full" {
-                remember_full(&state.cache, slot_id).await;
-            }
+        Err(e) if e.code() == "slot_full" => {
+            remember_full(&state.cache, slot_id).await;
             Err(e)
         }
+        // The unique index refused a second booking: the one that won has committed by now
+        // (the index made this insert wait for it), so the answer can name it.
+        Err(e) if e.code() == "already_booked" => {
+            let won = engine::live_booking(&state.db, event_id, member_id).await?;
+            Err(engine::already_booked(won.map(|b| b.id)))
+        }
+        Err(e) => Err(e),
     }
 }
 
