@@ -1,31 +1,9 @@
 use sea_orm_migration::{prelude::*, schema::*};
 
+use crate::shared::{fk, index};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
-
-fn fk(
-    from: (impl IntoIden, impl IntoIden),
-    to: (impl IntoIden, impl IntoIden),
-) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .from(from.0, from.1)
-        .to(to.0, to.1)
-        .to_owned()
-}
-
-async fn index(
-    manager: &SchemaManager<'_>,
-    name: &str,
-    table: impl IntoIden,
-    cols: Vec<DynIden>,
-) -> Result<(), DbErr> {
-    let mut stmt = Index::create();
-    stmt.name(name).table(table);
-    for c in cols {
-        stmt.col(c);
-    }
-    manager.create_index(stmt.to_owned()).await
-}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -70,6 +48,7 @@ impl MigrationTrait for Migration {
                 MemberEvent::StoreId.into_iden(),
                 MemberEvent::EventDate.into_iden(),
             ],
+            false,
         )
         .await?;
         index(
@@ -80,6 +59,7 @@ impl MigrationTrait for Migration {
                 MemberEvent::Status.into_iden(),
                 MemberEvent::EventDate.into_iden(),
             ],
+            false,
         )
         .await?;
 
@@ -119,6 +99,7 @@ impl MigrationTrait for Migration {
             "ix_event_slot_event",
             EventSlot::Table,
             vec![EventSlot::EventId.into_iden()],
+            false,
         )
         .await?;
 
@@ -162,6 +143,7 @@ impl MigrationTrait for Migration {
             "ix_booking_slot_status",
             Booking::Table,
             vec![Booking::SlotId.into_iden(), Booking::Status.into_iden()],
+            false,
         )
         .await?;
         index(
@@ -169,6 +151,7 @@ impl MigrationTrait for Migration {
             "ix_booking_event_status",
             Booking::Table,
             vec![Booking::EventId.into_iden(), Booking::Status.into_iden()],
+            false,
         )
         .await?;
         index(
@@ -176,6 +159,7 @@ impl MigrationTrait for Migration {
             "ix_booking_member",
             Booking::Table,
             vec![Booking::MemberId.into_iden(), Booking::Id.into_iden()],
+            false,
         )
         .await?;
 
@@ -211,6 +195,7 @@ impl MigrationTrait for Migration {
                 WaitlistEntry::Status.into_iden(),
                 WaitlistEntry::Id.into_iden(),
             ],
+            false,
         )
         .await?;
         index(
@@ -218,6 +203,7 @@ impl MigrationTrait for Migration {
             "ix_waitlist_member",
             WaitlistEntry::Table,
             vec![WaitlistEntry::MemberId.into_iden()],
+            false,
         )
         .await?;
 

@@ -51,3 +51,33 @@ pub async fn drop_append_only(manager: &SchemaManager<'_>, table: &str) -> Resul
     }
     Ok(())
 }
+
+/// A foreign key from `from` (table, column) to `to` (table, column).
+pub fn fk(
+    from: (impl IntoIden, impl IntoIden),
+    to: (impl IntoIden, impl IntoIden),
+) -> ForeignKeyCreateStatement {
+    ForeignKey::create()
+        .from(from.0, from.1)
+        .to(to.0, to.1)
+        .to_owned()
+}
+
+/// An index `name` on `cols` of `table`.
+pub async fn index(
+    manager: &SchemaManager<'_>,
+    name: &str,
+    table: impl IntoIden,
+    cols: Vec<DynIden>,
+    unique: bool,
+) -> Result<(), DbErr> {
+    let mut stmt = Index::create();
+    stmt.name(name).table(table);
+    for c in cols {
+        stmt.col(c);
+    }
+    if unique {
+        stmt.unique();
+    }
+    manager.create_index(stmt.to_owned()).await
+}

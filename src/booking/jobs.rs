@@ -4,8 +4,6 @@
 //! booking is handled by one conditional UPDATE in its own short transaction, so running a
 //! job twice, or on two instances at once, does each thing once.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Days, Duration, NaiveDate, Utc};
 use entity::{booking, customer, event_slot, member_event};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
@@ -17,7 +15,7 @@ use serde_json::json;
 use super::{event_status, status};
 use crate::db;
 use crate::error::ApiError;
-use crate::loyalty::jobs::JobContext;
+use crate::loyalty::jobs::{Counts, JobContext};
 use crate::outbox;
 
 const PAGE: u64 = 500;
@@ -26,22 +24,11 @@ const PAGE: u64 = 500;
 /// small hours when the nightly run queues them.
 const REMINDER_HOUR: i64 = 10;
 
-fn counts(keys: &[&str]) -> BTreeMap<String, i64> {
-    keys.iter().map(|k| (k.to_string(), 0)).collect()
-}
-
-fn bump(counts: &mut BTreeMap<String, i64>, key: &str) {
-    *counts.entry(key.to_string()).or_default() += 1;
-}
-
 /// Queues the day-before reminder for every live booking of the events on `date + 1`. The
 /// booking's `reminder_queued_at` is set by the same conditional UPDATE that claims it, and
 /// the outbox refuses a second (kind, reference), so each booking is reminded once.
-pub async fn reminders(
-    ctx: &JobContext<'_>,
-    date: NaiveDate,
-) -> Result<BTreeMap<String, i64>, ApiError> {
-    let mut done = counts(&["queued", "failed"]);
+pub async fn reminders(ctx: &JobContext<'_>, date: NaiveDate) -> Result<Counts, ApiError> {
+    let mut done = Counts::new(&["queued", "failed"]);
     let Some(event_date) = date.checked_add_days(Days::new(1)) else {
         return Ok(done);
     };
@@ -76,10 +63,10 @@ pub async fn reminders(
                 })
                 .await;
                 match queued {
-                    Ok(true) => bump(&mut done, "queued"),
+                    Ok(true) => done.add("queued", 1),
                     Ok(false) => {}
                     Err(e) => {
-                        bump(&mut done, "failed");
+                        done.add("failed", 1);
                         tracing::error!(booking_id, error = %e.describe(), "booking-reminders: cannot queue a reminder");
                     }
                 }
@@ -135,11 +122,8 @@ async fn remind(
 /// Marks as no-shows the live bookings not checked in by the end of their slot, for slots
 /// that ended by the end of `date` and by now, and counts each on its customer in the same
 /// transaction.
-pub async fn no_shows(
-    ctx: &JobContext<'_>,
-    date: NaiveDate,
-) -> Result<BTreeMap<String, i64>, ApiError> {
-    let mut done = counts(&["marked", "failed"]);
+pub async fn no_shows(ctx: &JobContext<'_>, date: NaiveDate) -> Result<Counts, ApiError> {
+    let mut done = Counts::new(&["marked", "failed"]);
     let cal = ctx.settings.loyalty.calendar();
     let now = ctx.clock.now();
     let end_of_date = date
@@ -176,10 +160,10 @@ pub async fn no_shows(
             })
             .await;
             match marked {
-                Ok(true) => bump(&mut done, "marked"),
+                Ok(true) => done.add("marked", 1),
                 Ok(false) => {}
                 Err(e) => {
-                    bump(&mut done, "failed");
+                    done.add("failed", 1);
                     tracing::error!(booking_id, error = %e.describe(), "booking-no-shows: cannot mark a booking");
                 }
             }

@@ -151,8 +151,8 @@ async fn execute(ctx: &JobContext<'_>, job: Job, date: NaiveDate) -> Result<JobR
         Job::PointsExpiry => points_expiry(ctx, date).await?,
         Job::PointsExpiryReminders => points_expiry_reminders(ctx, date).await?,
         Job::TierRetention => tier_retention(ctx, date).await?,
-        Job::BookingReminders => Counts(crate::booking::jobs::reminders(ctx, date).await?),
-        Job::BookingNoShows => Counts(crate::booking::jobs::no_shows(ctx, date).await?),
+        Job::BookingReminders => crate::booking::jobs::reminders(ctx, date).await?,
+        Job::BookingNoShows => crate::booking::jobs::no_shows(ctx, date).await?,
     };
     Ok(JobReport {
         job: job.name().to_string(),
@@ -162,14 +162,14 @@ async fn execute(ctx: &JobContext<'_>, job: Job, date: NaiveDate) -> Result<JobR
 }
 
 /// A report's counts, every key present from the start so a quiet night still says "0".
-struct Counts(BTreeMap<String, i64>);
+pub struct Counts(BTreeMap<String, i64>);
 
 impl Counts {
-    fn new(keys: &[&str]) -> Self {
+    pub fn new(keys: &[&str]) -> Self {
         Self(keys.iter().map(|k| (k.to_string(), 0)).collect())
     }
 
-    fn add(&mut self, key: &str, n: i64) {
+    pub fn add(&mut self, key: &str, n: i64) {
         *self.0.entry(key.to_string()).or_default() += n;
     }
 }
