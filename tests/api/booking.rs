@@ -419,6 +419,59 @@ async fn three_hundred_members_racing_for_twenty_places_get_exactly_twenty() {
     assert_eq!(r.body["left"], 0);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_sharing_the_database_never_overbook() {
+    const MEMBERS: usize = 80;
+    const PLACES: i32 = 10;
+    let app = spawn_app().await;
+    let (_, slot) = open_slot(&app, PLACES).await;
+    // A second server on the same database (and, on the Redis run, the same cache), as in a
+    // deployment with two instances behind a load balancer. Its clock is the system's, and
+    // the event is open by that too.
+    let second = memberhub::startup::Application::build((*app.state.settings).clone())
+        .await
+        .unwrap();
+    let second_url = format!("http://127.0.0.1:{}", second.port());
+    let second_handle = second.handle();
+    tokio::spawn(second.run_until_stopped());
+    let mut crowd = members(&app, "pair", MEMBERS).await;
+    for m in crowd.iter_mut().skip(1).step_by(2) {
+        m.client.base = second_url.clone();
+    }
+
+    let barrier = Arc::new(Barrier::new(MEMBERS));
+    let tasks: Vec<_> = crowd
+        .iter()
+        .cloned()
+        .map(|m| {
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                book(&m, slot).await
+            })
+        })
+        .collect();
+    let replies: Vec<Reply> = join_all(tasks)
+        .await
+        .into_iter()
+        .map(|t| t.unwrap())
+        .collect();
+    let by_status = |status: u16, code: Option<&str>| {
+        replies
+            .iter()
+            .filter(|r| r.status == status && code.is_none_or(|c| r.code() == c))
+            .count()
+    };
+    assert_eq!(by_status(201, None), PLACES as usize, "{replies:?}");
+    assert_eq!(
+        by_status(409, Some("slot_full")),
+        MEMBERS - PLACES as usize,
+        "{replies:?}"
+    );
+    assert_counter_consistent(&app, slot, PLACES as usize).await;
+    second_handle.stop(true).await;
+}
+
 // ---------------------------------------------------------------- 2. one member, many taps
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
