@@ -17,6 +17,8 @@ pub mod kind {
     pub const BOOKING_REMINDER: &str = "booking_reminder";
     pub const WAITLIST_PROMOTED: &str = "waitlist_promoted";
     pub const EVENT_CANCELLED: &str = "event_cancelled";
+    /// Staff cancelled one member's booking (the member cancelling their own hears nothing).
+    pub const BOOKING_CANCELLED: &str = "booking_cancelled";
 }
 
 /// Queues a message; true when it is new, false when (kind, reference) was already queued.

@@ -1607,6 +1607,25 @@ pub async fn cancel_booking(
             let done = engine::cancel(txn, id, cancelled_by::STAFF, now).await?;
             let promoted: Vec<i64> = done.promoted.iter().map(|p| p.id).collect();
             if done.changed {
+                // The member did not ask for this: they hear of it, with the reason.
+                let b = &done.booking;
+                outbox::queue(
+                    txn,
+                    outbox::kind::BOOKING_CANCELLED,
+                    b.customer_id,
+                    format!("booking:{}", b.code),
+                    json!({
+                        "member_id": b.member_id,
+                        "booking_code": b.code,
+                        "event_id": e.id,
+                        "event_title": e.title,
+                        "store_id": e.store_id,
+                        "slot_id": b.slot_id,
+                        "reason": reason,
+                    }),
+                    now,
+                )
+                .await?;
                 audit::entry("booking.cancel")
                     .by(&actor)
                     .target("booking", id)

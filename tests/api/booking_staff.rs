@@ -590,6 +590,15 @@ async fn raising_capacity_promotes_the_waiting_and_lowering_below_booked_changes
     assert_eq!(r.body["changed"], false);
     let s = slot_row(&app, slot).await;
     assert_eq!((s.capacity, s.booked), (3, 3));
+    // The member is told once, with the first reason.
+    let told = entity::outbox_message::Entity::find()
+        .filter(entity::outbox_message::Column::Kind.eq("booking_cancelled"))
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0].customer_id, victim.customer_id);
+    assert!(told[0].payload.contains("顾客来电改期"));
 }
 
 #[tokio::test]
