@@ -16,6 +16,7 @@ pub mod health;
 pub mod idempotency;
 pub mod loyalty;
 pub mod members;
+pub mod messaging;
 pub mod outbox;
 pub mod paging;
 pub mod privacy;

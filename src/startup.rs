@@ -242,6 +242,7 @@ fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .configure(crate::audit::routes)
         .configure(crate::loyalty::routes)
         .configure(crate::booking::routes)
+        .configure(crate::messaging::routes)
         .configure(crate::wechat::subscriptions::routes)
         .configure(crate::wechat::push::routes);
 }

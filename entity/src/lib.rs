@@ -14,6 +14,7 @@ pub mod idempotency_key;
 pub mod member;
 pub mod member_event;
 pub mod member_session;
+pub mod message_template;
 pub mod outbox_message;
 pub mod points_draw;
 pub mod points_entry;

@@ -9,6 +9,7 @@ pub use super::customer_tag::Entity as CustomerTag;
 pub use super::idempotency_key::Entity as IdempotencyKey;
 pub use super::member::Entity as Member;
 pub use super::member_session::Entity as MemberSession;
+pub use super::message_template::Entity as MessageTemplate;
 pub use super::outbox_message::Entity as OutboxMessage;
 pub use super::points_draw::Entity as PointsDraw;
 pub use super::points_entry::Entity as PointsEntry;

@@ -113,6 +113,8 @@ pub enum Action {
     EventManage,
     /// Check a member in for their booking at the desk.
     BookingCheckIn,
+    /// Edit the message templates (what WeChat messages say): chain-wide, so admin only.
+    TemplateManage,
 }
 
 /// How far a grant reaches.
@@ -156,6 +158,7 @@ const PERMISSIONS: &[(Role, Action, Reach)] = {
         (Admin, EventRead, Chain),
         (Admin, EventManage, Chain),
         (Admin, BookingCheckIn, Chain),
+        (Admin, TemplateManage, Chain),
         (Manager, EventRead, Store),
         (Manager, EventManage, Store),
         (Manager, BookingCheckIn, Store),

@@ -20,7 +20,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
     FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::card;
@@ -620,15 +620,6 @@ pub async fn create_reward(
     Ok(HttpResponse::Created().json(RewardView::of(&created, &tiers)))
 }
 
-/// Tells an absent field (leave it) from an explicit null (clear it).
-fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
-}
-
 #[derive(Deserialize, Serialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RewardPatch {
@@ -641,7 +632,7 @@ pub struct RewardPatch {
     /// null removes the limit.
     #[serde(
         default,
-        deserialize_with = "nullable",
+        deserialize_with = "crate::customers::present",
         skip_serializing_if = "Option::is_none"
     )]
     #[schema(value_type = Option<i32>)]
@@ -649,7 +640,7 @@ pub struct RewardPatch {
     /// null removes the minimum tier.
     #[serde(
         default,
-        deserialize_with = "nullable",
+        deserialize_with = "crate::customers::present",
         skip_serializing_if = "Option::is_none"
     )]
     #[schema(value_type = Option<String>)]
@@ -657,7 +648,7 @@ pub struct RewardPatch {
     /// null removes the start.
     #[serde(
         default,
-        deserialize_with = "nullable",
+        deserialize_with = "crate::customers::present",
         skip_serializing_if = "Option::is_none"
     )]
     #[schema(value_type = Option<DateTime<Utc>>)]
@@ -665,7 +656,7 @@ pub struct RewardPatch {
     /// null removes the end.
     #[serde(
         default,
-        deserialize_with = "nullable",
+        deserialize_with = "crate::customers::present",
         skip_serializing_if = "Option::is_none"
     )]
     #[schema(value_type = Option<DateTime<Utc>>)]

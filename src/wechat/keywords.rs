@@ -15,7 +15,8 @@ pub fn keyword_type(key: &str) -> &str {
     key.trim_end_matches(|c: char| c.is_ascii_digit())
 }
 
-fn is_cjk(c: char) -> bool {
+/// A Chinese (CJK ideograph) character: what `character_string` refuses and `phrase` requires.
+pub fn is_cjk(c: char) -> bool {
     matches!(c, '\u{3400}'..='\u{4DBF}' | '\u{4E00}'..='\u{9FFF}' | '\u{F900}'..='\u{FAFF}' | '\u{20000}'..='\u{2FA1F}')
 }
 

@@ -121,6 +121,8 @@ async fn the_openapi_document_is_openapi_3_and_lists_every_route() {
         "/api/v1/staff/rewards/{id}",
         "/api/v1/staff/vouchers/{code}/verify",
         "/api/v1/staff/jobs/{name}/run",
+        "/api/v1/staff/templates",
+        "/api/v1/staff/templates/{id}",
     ]
     .into_iter()
     .map(String::from)
