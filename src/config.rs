@@ -23,6 +23,7 @@ pub struct Settings {
     pub staff: StaffSettings,
     pub loyalty: LoyaltySettings,
     pub jobs: JobsSettings,
+    pub messaging: MessagingSettings,
 }
 
 /// The nightly jobs the server runs itself (DESIGN section 10); `memberhub jobs run NAME` runs
@@ -49,6 +50,38 @@ impl Default for JobsSettings {
 impl JobsSettings {
     pub fn run_at_time(&self) -> chrono::NaiveTime {
         chrono::NaiveTime::parse_from_str(&self.run_at, "%H:%M").unwrap_or_default()
+    }
+}
+
+/// The outbox sender (DESIGN section 7): how fast and how often queued messages go to WeChat.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MessagingSettings {
+    /// Run the sender inside the server. Several instances may all run it: rows are claimed,
+    /// never sent twice, and the rate limit is shared through the cache.
+    pub enabled: bool,
+    /// WeChat calls per second, counted across all instances.
+    pub rate_per_second: u32,
+    /// Messages claimed per round.
+    pub batch: u32,
+    /// Pause between rounds when the outbox has nothing due.
+    pub poll_ms: u64,
+    /// A row claimed longer ago than this belongs to a crashed worker and is taken over.
+    pub lease_secs: u64,
+    /// Tries before a message WeChat keeps failing on (busy, unreachable) is given up.
+    pub max_attempts: u32,
+}
+
+impl Default for MessagingSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            rate_per_second: 20,
+            batch: 50,
+            poll_ms: 1000,
+            lease_secs: 300,
+            max_attempts: 6,
+        }
     }
 }
 
@@ -410,6 +443,19 @@ impl Settings {
         self.database.kind()?;
         if chrono::NaiveTime::parse_from_str(&self.jobs.run_at, "%H:%M").is_err() {
             return Err(ConfigError::Invalid("jobs.run_at must be HH:MM".into()));
+        }
+        let m = &self.messaging;
+        if m.rate_per_second == 0 || m.batch == 0 || m.poll_ms == 0 || m.max_attempts == 0 {
+            return Err(ConfigError::Invalid(
+                "messaging.rate_per_second, batch, poll_ms and max_attempts must be above 0".into(),
+            ));
+        }
+        // A lease shorter than a WeChat call (timeouts included) would hand a row to a second
+        // worker while the first is still sending it.
+        if m.lease_secs < 60 {
+            return Err(ConfigError::Invalid(
+                "messaging.lease_secs must be at least 60".into(),
+            ));
         }
         let l = &self.loyalty;
         if l.timezone.parse::<chrono_tz::Tz>().is_err() {

@@ -206,6 +206,9 @@ impl Application {
             crate::loyalty::jobs::spawn_scheduler(state.clone());
             crate::loyalty::jobs::spawn_frequent(state.clone());
         }
+        if state.settings.messaging.enabled {
+            crate::messaging::sender::spawn_sender(state.clone());
+        }
         Ok(Self {
             port,
             server: server.run(),

@@ -1,6 +1,7 @@
 use sea_orm::entity::prelude::*;
 
 /// A message waiting to be sent; unique per (kind, reference), so queuing twice queues once.
+/// Status: `pending`, `sending` (claimed by a sender), `sent`, `skipped`, `failed`, `deferred`.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "outbox_message")]
 pub struct Model {
@@ -13,9 +14,33 @@ pub struct Model {
     pub status: String,
     pub due_at: DateTimeUtc,
     pub created_at: DateTimeUtc,
+    /// Claims so far, including one whose worker crashed before recording an outcome.
+    pub attempts: i32,
+    pub claimed_at: Option<DateTimeUtc>,
+    pub claimed_by: Option<String>,
+    pub sent_at: Option<DateTimeUtc>,
+    /// WeChat's id of the sent message; its delivery push names it.
+    pub msgid: Option<String>,
+    /// Why the message was skipped, failed or deferred (`no_quota`, `47003 thing1: ...`).
+    pub reason: Option<String>,
+    /// The WeChat template it was (or was to be) sent with.
+    pub template_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
 
-impl ActiveModelBehavior for ActiveModel {}
+#[async_trait::async_trait]
+impl ActiveModelBehavior for ActiveModel {
+    /// `attempts` was added by ALTER TABLE; on SQLite an insert's read-back can miss such a
+    /// column ("Missing value"), so inserts set its default explicitly (see `customer`).
+    async fn before_save<C>(mut self, _db: &C, insert: bool) -> Result<Self, DbErr>
+    where
+        C: ConnectionTrait,
+    {
+        if insert && self.attempts.is_not_set() {
+            self.attempts = sea_orm::ActiveValue::Set(0);
+        }
+        Ok(self)
+    }
+}

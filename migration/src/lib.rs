@@ -9,6 +9,7 @@ mod m20261123_000003_create_staff_and_customer_records;
 mod m20261123_000004_create_loyalty;
 mod m20261124_000005_create_booking;
 mod m20261124_000006_create_message_template;
+mod m20261124_000007_outbox_delivery;
 mod shared;
 
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_create_loyalty::Migration),
             Box::new(m20261124_000005_create_booking::Migration),
             Box::new(m20261124_000006_create_message_template::Migration),
+            Box::new(m20261124_000007_outbox_delivery::Migration),
         ]
     }
 }

@@ -160,6 +160,7 @@ fn base_settings(db: &TestDb) -> Settings {
     settings.redis = test_redis_settings();
     // Tests run jobs when they mean to; a schedule firing mid-test would be a surprise.
     settings.jobs.enabled = false;
+    settings.messaging.enabled = false;
     // Member days and bonuses depend on the date; tests that want them set them.
     settings.loyalty.member_days = vec![];
     settings

@@ -1,0 +1,632 @@
+//! The outbox sender (DESIGN section 7): claims due `outbox_message` rows, sends each as a
+//! subscribe message and records the outcome.
+//!
+//! - **Claiming** moves rows to `sending` with the worker's id and the time; PostgreSQL does it
+//!   in one statement with `FOR UPDATE SKIP LOCKED`, so concurrent workers never claim the same
+//!   row; SQLite does it in one write transaction (one writer at a time). A row left in
+//!   `sending` longer than the lease belongs to a crashed worker and is claimed again.
+//! - **Recording** is one conditional UPDATE on (id, `sending`, claimed_by): a worker whose row
+//!   was taken over after its lease records nothing.
+//! - **Outcomes**: `sent` (msgid); `skipped` (no quota, no account, no template: nothing to
+//!   retry); `failed` (WeChat refused the content, or the retries ran out); `deferred` (WeChat
+//!   busy or unreachable: retried with backoff; 45009, the daily limit: retried from the next
+//!   business day, and the whole channel pauses until then).
+//! - **Rate**: at most `messaging.rate_per_second` WeChat calls per second across all
+//!   instances, counted in the shared cache.
+//!
+//! The kinds queued today are transactional (bookings, points, tiers), so consent to marketing
+//! and the frequency cap do not apply to them; those arrive with campaigns.
+
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use entity::{customer, message_template, outbox_message, store, wechat_account};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement,
+};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::cache::Cache;
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::db;
+use crate::messaging::templates::{self, channel};
+use crate::state::AppState;
+use crate::wechat::client::{WechatClient, WechatError};
+use crate::wechat::subscriptions::{self, Outgoing, SendError};
+
+/// Set while WeChat's daily limit (45009) is reached; holds the instant sending resumes.
+pub const PAUSE_KEY: &str = "messaging:pause:subscribe";
+/// Kept well under the `reason` column's 200 characters.
+const MAX_REASON_CHARS: usize = 200;
+/// Waits before retrying a message WeChat could not take, by attempt; the last one repeats.
+const BACKOFF_SECS: [i64; 4] = [30, 120, 600, 3600];
+/// Shown for a customer without a name, so a template that greets by name still renders.
+const NAMELESS: &str = "会员";
+
+/// What the sender needs: no HTTP state, so tests (and later the CLI) can drive it.
+pub struct SendContext<'a> {
+    pub db: &'a DatabaseConnection,
+    pub cache: &'a Cache,
+    pub settings: &'a Settings,
+    pub clock: &'a Clock,
+    pub wechat: &'a WechatClient,
+    /// Sandbox mode: the default templates carry the sandbox's template ids.
+    pub sandbox: bool,
+    /// Written to `claimed_by`; unique per running sender.
+    pub worker: &'a str,
+}
+
+impl<'a> SendContext<'a> {
+    pub fn new(state: &'a AppState, worker: &'a str) -> Self {
+        Self {
+            db: &state.db,
+            cache: &state.cache,
+            settings: &state.settings,
+            clock: &state.clock,
+            wechat: &state.wechat,
+            sandbox: state.sandbox.is_some(),
+            worker,
+        }
+    }
+}
+
+/// What one round did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SendReport {
+    pub claimed: u32,
+    pub sent: u32,
+    pub skipped: u32,
+    pub failed: u32,
+    pub deferred: u32,
+}
+
+/// How a claimed message ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Sent {
+        msgid: String,
+    },
+    Skipped {
+        reason: String,
+    },
+    Failed {
+        reason: String,
+    },
+    /// Tried again at `until`. `counts` is false when the message itself was not at fault
+    /// (the channel was paused), so the wait does not use up its attempts.
+    Deferred {
+        until: DateTime<Utc>,
+        reason: String,
+        counts: bool,
+    },
+}
+
+impl Outcome {
+    fn status(&self) -> &'static str {
+        match self {
+            Outcome::Sent { .. } => "sent",
+            Outcome::Skipped { .. } => "skipped",
+            Outcome::Failed { .. } => "failed",
+            Outcome::Deferred { .. } => "deferred",
+        }
+    }
+
+    fn reason(&self) -> Option<String> {
+        match self {
+            Outcome::Sent { .. } => None,
+            Outcome::Skipped { reason }
+            | Outcome::Failed { reason }
+            | Outcome::Deferred { reason, .. } => {
+                Some(reason.chars().take(MAX_REASON_CHARS).collect())
+            }
+        }
+    }
+}
+
+/// A name for this sender in `claimed_by`: the process and a random part, so two instances
+/// (or a restarted one) never share it.
+pub fn worker_id() -> String {
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("sender-{}-{}", std::process::id(), &random[..12])
+}
+
+/// Claims up to `batch` rows for `worker`: due pending or deferred rows, oldest due first, and
+/// rows a crashed worker left in `sending` longer than the lease. Returns them as claimed.
+pub async fn claim(
+    db: &DatabaseConnection,
+    worker: &str,
+    now: DateTime<Utc>,
+    batch: u32,
+    lease: Duration,
+) -> Result<Vec<outbox_message::Model>, DbErr> {
+    let stale_before = now - lease;
+    let mut rows = match db.get_database_backend() {
+        DbBackend::Postgres => {
+            // One statement: SKIP LOCKED passes over rows another worker is claiming right
+            // now, and the re-check after a lock wait drops rows that stopped matching.
+            let sql = "UPDATE outbox_message \
+                 SET status = 'sending', claimed_at = $1, claimed_by = $2, attempts = attempts + 1 \
+                 WHERE id IN (SELECT id FROM outbox_message \
+                   WHERE (status IN ('pending', 'deferred') AND due_at <= $1) \
+                      OR (status = 'sending' AND claimed_at < $3) \
+                   ORDER BY due_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                 RETURNING *";
+            outbox_message::Entity::find()
+                .from_raw_sql(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    sql,
+                    [
+                        now.into(),
+                        worker.to_string().into(),
+                        stale_before.into(),
+                        i64::from(batch).into(),
+                    ],
+                ))
+                .all(db)
+                .await?
+        }
+        _ => {
+            // SQLite has one writer: BEGIN IMMEDIATE makes the select and the update one step
+            // that no other worker can interleave with.
+            let txn = db::begin_write(db).await?;
+            let ids: Vec<i64> = outbox_message::Entity::find()
+                .select_only()
+                .column(outbox_message::Column::Id)
+                .filter(
+                    Condition::any()
+                        .add(
+                            Condition::all()
+                                .add(outbox_message::Column::Status.is_in(["pending", "deferred"]))
+                                .add(outbox_message::Column::DueAt.lte(now)),
+                        )
+                        .add(
+                            Condition::all()
+                                .add(outbox_message::Column::Status.eq("sending"))
+                                .add(outbox_message::Column::ClaimedAt.lt(stale_before)),
+                        ),
+                )
+                .order_by_asc(outbox_message::Column::DueAt)
+                .order_by_asc(outbox_message::Column::Id)
+                .limit(u64::from(batch))
+                .into_tuple()
+                .all(&txn)
+                .await?;
+            if ids.is_empty() {
+                txn.commit().await?;
+                return Ok(Vec::new());
+            }
+            outbox_message::Entity::update_many()
+                .col_expr(outbox_message::Column::Status, Expr::value("sending"))
+                .col_expr(outbox_message::Column::ClaimedAt, Expr::value(now))
+                .col_expr(
+                    outbox_message::Column::ClaimedBy,
+                    Expr::value(worker.to_string()),
+                )
+                .col_expr(
+                    outbox_message::Column::Attempts,
+                    Expr::col(outbox_message::Column::Attempts).add(1),
+                )
+                .filter(outbox_message::Column::Id.is_in(ids.clone()))
+                .exec(&txn)
+                .await?;
+            let rows = outbox_message::Entity::find()
+                .filter(outbox_message::Column::Id.is_in(ids))
+                .all(&txn)
+                .await?;
+            txn.commit().await?;
+            rows
+        }
+    };
+    rows.sort_by_key(|r| (r.due_at, r.id));
+    Ok(rows)
+}
+
+/// How long a claim protects a row (`messaging.lease_secs`).
+pub fn lease(settings: &Settings) -> Duration {
+    Duration::seconds(i64::try_from(settings.messaging.lease_secs).unwrap_or(i64::MAX / 1000))
+}
+
+/// Records how a claimed row ended, if `claimed_by` still holds it; false when the row was
+/// taken over (its lease ran out) or already recorded, in which case nothing changes.
+pub async fn record(
+    db: &DatabaseConnection,
+    id: i64,
+    claimed_by: &str,
+    outcome: &Outcome,
+    template_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    use outbox_message::Column as C;
+    let mut update = outbox_message::Entity::update_many()
+        .col_expr(C::Status, Expr::value(outcome.status()))
+        .col_expr(C::Reason, Expr::value(outcome.reason()));
+    if let Some(template_id) = template_id {
+        update = update.col_expr(C::TemplateId, Expr::value(template_id.to_string()));
+    }
+    match outcome {
+        Outcome::Sent { msgid } => {
+            update = update
+                .col_expr(C::Msgid, Expr::value(msgid.clone()))
+                .col_expr(C::SentAt, Expr::value(now));
+        }
+        Outcome::Deferred { until, counts, .. } => {
+            update = update.col_expr(C::DueAt, Expr::value(*until));
+            if !counts {
+                update = update.col_expr(C::Attempts, Expr::col(C::Attempts).sub(1));
+            }
+        }
+        Outcome::Skipped { .. } | Outcome::Failed { .. } => {}
+    }
+    let done = update
+        .filter(C::Id.eq(id))
+        .filter(C::Status.eq("sending"))
+        .filter(C::ClaimedBy.eq(claimed_by))
+        .exec(db)
+        .await?;
+    Ok(done.rows_affected == 1)
+}
+
+/// Claims one batch and delivers it.
+pub async fn run_once(ctx: &SendContext<'_>) -> Result<SendReport, DbErr> {
+    let rows = claim(
+        ctx.db,
+        ctx.worker,
+        ctx.clock.now(),
+        ctx.settings.messaging.batch,
+        lease(ctx.settings),
+    )
+    .await?;
+    let mut report = SendReport {
+        claimed: u32::try_from(rows.len()).unwrap_or(u32::MAX),
+        ..Default::default()
+    };
+    for row in &rows {
+        match deliver(ctx, row).await {
+            Ok(Some(outcome)) => match outcome {
+                Outcome::Sent { .. } => report.sent += 1,
+                Outcome::Skipped { .. } => report.skipped += 1,
+                Outcome::Failed { .. } => report.failed += 1,
+                Outcome::Deferred { .. } => report.deferred += 1,
+            },
+            // Taken over by another worker: that worker reports it.
+            Ok(None) => {}
+            Err(e) => {
+                // The row stays in `sending`; once the lease runs out a sender claims it again.
+                tracing::error!(message_id = row.id, error = %e, "outbox outcome not recorded");
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Sends one claimed row and records the outcome. `Ok(None)`: the outcome was not recorded
+/// because this worker no longer holds the row.
+pub async fn deliver(
+    ctx: &SendContext<'_>,
+    row: &outbox_message::Model,
+) -> Result<Option<Outcome>, DbErr> {
+    let (outcome, template_id) = match attempt(ctx, row).await {
+        Ok(done) => done,
+        // A failed lookup sent nothing, so trying again later is safe.
+        Err(e) => (transient(ctx, row, format!("database: {e}")), None),
+    };
+    let claimed_by = row.claimed_by.as_deref().unwrap_or(ctx.worker);
+    let recorded = record(
+        ctx.db,
+        row.id,
+        claimed_by,
+        &outcome,
+        template_id.as_deref(),
+        ctx.clock.now(),
+    )
+    .await?;
+    if !recorded {
+        tracing::warn!(
+            message_id = row.id,
+            "outbox message taken over by another sender; outcome dropped"
+        );
+        return Ok(None);
+    }
+    match &outcome {
+        Outcome::Sent { .. } => {
+            tracing::info!(message_id = row.id, kind = %row.kind, customer_id = row.customer_id, "message sent");
+        }
+        other => {
+            tracing::info!(
+                message_id = row.id,
+                kind = %row.kind,
+                customer_id = row.customer_id,
+                status = other.status(),
+                reason = other.reason().unwrap_or_default(),
+                "message not sent"
+            );
+        }
+    }
+    Ok(Some(outcome))
+}
+
+/// Everything up to and including the WeChat call; returns the outcome and the template used.
+async fn attempt(
+    ctx: &SendContext<'_>,
+    row: &outbox_message::Model,
+) -> Result<(Outcome, Option<String>), DbErr> {
+    let skipped = |reason: &str| Outcome::Skipped {
+        reason: reason.to_string(),
+    };
+    let failed = |reason: String| Outcome::Failed { reason };
+    let Some(spec) = templates::spec(&row.kind) else {
+        return Ok((failed(format!("unknown message kind {}", row.kind)), None));
+    };
+    let Some(account) = wechat_account::Entity::find()
+        .filter(wechat_account::Column::CustomerId.eq(row.customer_id))
+        .filter(wechat_account::Column::Appid.eq(ctx.wechat.appid()))
+        .order_by_desc(wechat_account::Column::LastLoginAt)
+        .one(ctx.db)
+        .await?
+    else {
+        return Ok((skipped("no_account"), None));
+    };
+
+    let tz = ctx.settings.loyalty.tz();
+    let stored = message_template::Entity::find()
+        .filter(message_template::Column::Kind.eq(&row.kind))
+        .filter(message_template::Column::Channel.eq(channel::SUBSCRIBE))
+        .filter(message_template::Column::Active.eq(true))
+        .one(ctx.db)
+        .await?;
+    let (template_id, page, keywords) = match stored {
+        Some(t) => (t.template_id, t.page, t.keywords),
+        None => {
+            let d = templates::default_view(spec, ctx.sandbox, tz);
+            let keywords = serde_json::to_string(&d.keywords)
+                .map_err(|e| DbErr::Custom(format!("default keywords: {e}")))?;
+            (d.template_id, d.page, keywords)
+        }
+    };
+    if template_id.trim().is_empty() {
+        return Ok((skipped("no_template"), None));
+    }
+    let used = Some(template_id.clone());
+
+    let Ok(payload) = serde_json::from_str::<Value>(&row.payload) else {
+        return Ok((failed("payload is not JSON".into()), used));
+    };
+    let vars = variables(ctx, row, &payload).await?;
+    let data = match templates::render(&row.kind, &keywords, &vars, tz) {
+        Ok(data) => data,
+        Err(e) => return Ok((failed(format!("render: {e}")), used)),
+    };
+    let page = match page {
+        Some(p) => match templates::render_page(&row.kind, &p, &vars) {
+            Ok(p) => Some(p),
+            Err(e) => return Ok((failed(format!("render: {e}")), used)),
+        },
+        None => None,
+    };
+
+    if let Some(until) = paused_until(ctx).await {
+        let outcome = Outcome::Deferred {
+            until,
+            reason: "paused: 45009 daily limit".into(),
+            counts: false,
+        };
+        return Ok((outcome, used));
+    }
+    wait_for_rate(ctx).await;
+
+    let data: Vec<(&str, String)> = data.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let msg = Outgoing {
+        account_id: account.id,
+        openid: &account.openid,
+        template_id: &template_id,
+        page: page.as_deref(),
+        data: &data,
+    };
+    let outcome = match subscriptions::send(ctx.db, ctx.wechat, &msg).await {
+        Ok(msgid) => Outcome::Sent { msgid },
+        // NoQuota: no call was made. Refused: WeChat said 43101 and the quota is now zero.
+        Err(SendError::NoQuota | SendError::Refused) => skipped("no_quota"),
+        Err(SendError::InvalidValue(e)) => failed(format!("47003 {e}")),
+        Err(SendError::Wechat(e)) => wechat_outcome(ctx, row, e).await,
+        Err(SendError::Db(e)) => transient(ctx, row, format!("database: {e}")),
+    };
+    Ok((outcome, used))
+}
+
+/// The customer's name and, when the payload names a store, the store's, added to what the
+/// payload provides.
+async fn variables(
+    ctx: &SendContext<'_>,
+    row: &outbox_message::Model,
+    payload: &Value,
+) -> Result<Map<String, Value>, DbErr> {
+    let mut vars = templates::payload_vars(&row.kind, payload);
+    let name = customer::Entity::find_by_id(row.customer_id)
+        .one(ctx.db)
+        .await?
+        .and_then(|c| c.name)
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| NAMELESS.to_string());
+    vars.insert("customer_name".into(), Value::from(name));
+    if let Some(store_id) = payload.get("store_id").and_then(Value::as_i64) {
+        if let Some(s) = store::Entity::find_by_id(store_id).one(ctx.db).await? {
+            vars.insert("store_name".into(), Value::from(s.name));
+        }
+    }
+    Ok(vars)
+}
+
+/// What a WeChat error means for the message.
+async fn wechat_outcome(
+    ctx: &SendContext<'_>,
+    row: &outbox_message::Model,
+    e: WechatError,
+) -> Outcome {
+    if e.code() == Some(45009) {
+        let until = next_business_day(ctx);
+        pause(ctx, until).await;
+        return Outcome::Deferred {
+            until,
+            reason: "45009 daily limit reached".into(),
+            counts: false,
+        };
+    }
+    match e {
+        // 47003 (a value), 40003 (the openid), 40037 (the template) and other refusals: the
+        // same message would be refused again. Busy (-1) and token errors pass.
+        WechatError::Api { code, message } if !is_transient_code(code) => Outcome::Failed {
+            reason: format!("{code} {message}"),
+        },
+        // Busy, unreachable, HTTP 5xx, or the shared token could not be had: nothing was sent.
+        other => transient(ctx, row, other.to_string()),
+    }
+}
+
+/// WeChat errcodes that say nothing about the message: busy (-1) and the token errors the
+/// client already retried once.
+fn is_transient_code(code: i64) -> bool {
+    let probe = WechatError::Api {
+        code,
+        message: String::new(),
+    };
+    probe.is_unavailable() || probe.is_token_error()
+}
+
+/// Deferred with backoff, or failed once the attempts are used up.
+fn transient(ctx: &SendContext<'_>, row: &outbox_message::Model, reason: String) -> Outcome {
+    let max = i32::try_from(ctx.settings.messaging.max_attempts).unwrap_or(i32::MAX);
+    if row.attempts >= max {
+        return Outcome::Failed {
+            reason: format!("gave up after {} attempts: {reason}", row.attempts),
+        };
+    }
+    Outcome::Deferred {
+        until: ctx.clock.now() + backoff(row.attempts),
+        reason,
+        counts: true,
+    }
+}
+
+/// The wait after the `attempts`-th try: 30 s, 2 min, 10 min, then hourly.
+pub fn backoff(attempts: i32) -> Duration {
+    let i = usize::try_from(attempts.saturating_sub(1)).unwrap_or(0);
+    Duration::seconds(BACKOFF_SECS[i.min(BACKOFF_SECS.len() - 1)])
+}
+
+/// WeChat's daily counts restart with the day; the business zone's midnight is the
+/// conservative reading of "the next day" for a chain in China.
+fn next_business_day(ctx: &SendContext<'_>) -> DateTime<Utc> {
+    let calendar = ctx.settings.loyalty.calendar();
+    let today = calendar.date_of(ctx.clock.now());
+    calendar.start_of(today.succ_opt().unwrap_or(today))
+}
+
+async fn pause(ctx: &SendContext<'_>, until: DateTime<Utc>) {
+    let ttl = (until - ctx.clock.now())
+        .to_std()
+        .unwrap_or_default()
+        .max(StdDuration::from_secs(1));
+    if let Err(e) = ctx.cache.set(PAUSE_KEY, &until.to_rfc3339(), ttl).await {
+        // Each further message then hits 45009 itself and is deferred the same way.
+        tracing::warn!(error = %e, "cannot pause the subscribe channel");
+    }
+    tracing::warn!(%until, "WeChat daily limit reached (45009); subscribe messages paused");
+}
+
+/// The instant the channel resumes, while it is paused. The instant is compared with the
+/// server clock too, so a pinned clock in tests moves past it like real time does.
+async fn paused_until(ctx: &SendContext<'_>) -> Option<DateTime<Utc>> {
+    match ctx.cache.get(PAUSE_KEY).await {
+        Ok(Some(v)) => DateTime::parse_from_rfc3339(&v)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+            .filter(|until| *until > ctx.clock.now()),
+        Ok(None) => None,
+        Err(e) => {
+            // WeChat enforces its limit anyway; a 45009 defers the message if it is still on.
+            tracing::warn!(error = %e, "cannot read the channel pause");
+            None
+        }
+    }
+}
+
+/// Takes one slot of this second's shared budget, waiting for the next second when it is spent.
+/// Real time, not the server clock: the budget is WeChat's, per wall-clock second.
+async fn wait_for_rate(ctx: &SendContext<'_>) {
+    let limit = i64::from(ctx.settings.messaging.rate_per_second);
+    loop {
+        let now = Utc::now();
+        let key = format!("messaging:rate:{}", now.timestamp());
+        match ctx.cache.incr(&key, StdDuration::from_secs(2)).await {
+            Ok(n) if n <= limit => return,
+            Ok(_) => {
+                let left = 1_000_000_000u32.saturating_sub(now.timestamp_subsec_nanos());
+                tokio::time::sleep(StdDuration::from_nanos(Ord::max(
+                    u64::from(left),
+                    1_000_000,
+                )))
+                .await;
+            }
+            Err(e) => {
+                // The limit protects WeChat's quota, which answers 45009 itself; a cache outage
+                // should not hold up booking confirmations.
+                tracing::warn!(error = %e, "rate limit unavailable; sending without it");
+                return;
+            }
+        }
+    }
+}
+
+/// Runs the sender in the background: a round every `messaging.poll_ms`, and at once again
+/// after a full batch, so a backlog drains at the rate limit rather than one batch per poll.
+pub fn spawn_sender(state: AppState) {
+    tokio::spawn(async move {
+        let worker = worker_id();
+        let idle = StdDuration::from_millis(state.settings.messaging.poll_ms);
+        let batch = state.settings.messaging.batch;
+        tracing::info!(worker = %worker, "outbox sender started");
+        loop {
+            let ctx = SendContext::new(&state, &worker);
+            let more = match run_once(&ctx).await {
+                Ok(report) => {
+                    if report.claimed > 0 {
+                        tracing::info!(?report, "outbox round finished");
+                    }
+                    report.claimed >= batch
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "outbox round failed; the next one tries again");
+                    false
+                }
+            };
+            if !more {
+                tokio::time::sleep(idle).await;
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_then_stays_hourly() {
+        let secs: Vec<i64> = (1..=6).map(|a| backoff(a).num_seconds()).collect();
+        assert_eq!(secs, [30, 120, 600, 3600, 3600, 3600]);
+        assert_eq!(backoff(0).num_seconds(), 30);
+    }
+
+    #[test]
+    fn reasons_are_cut_to_the_column() {
+        let long = Outcome::Failed {
+            reason: "字".repeat(300),
+        };
+        assert_eq!(long.reason().map(|r| r.chars().count()), Some(200));
+        assert_eq!(Outcome::Sent { msgid: "1".into() }.reason(), None);
+    }
+}
