@@ -70,6 +70,9 @@ pub struct MessagingSettings {
     pub lease_secs: u64,
     /// Tries before a message WeChat keeps failing on (busy, unreachable) is given up.
     pub max_attempts: u32,
+    /// At most one marketing message (birthday, recall, campaign) per customer in this many
+    /// days; transactional messages are exempt. 0 turns the cap off.
+    pub marketing_cap_days: u32,
 }
 
 impl Default for MessagingSettings {
@@ -81,6 +84,7 @@ impl Default for MessagingSettings {
             poll_ms: 1000,
             lease_secs: 300,
             max_attempts: 6,
+            marketing_cap_days: 7,
         }
     }
 }
@@ -455,6 +459,11 @@ impl Settings {
         if m.lease_secs < 60 {
             return Err(ConfigError::Invalid(
                 "messaging.lease_secs must be at least 60".into(),
+            ));
+        }
+        if m.marketing_cap_days > 365 {
+            return Err(ConfigError::Invalid(
+                "messaging.marketing_cap_days must be between 0 and 365".into(),
             ));
         }
         let l = &self.loyalty;

@@ -19,6 +19,19 @@ pub mod kind {
     pub const EVENT_CANCELLED: &str = "event_cancelled";
     /// Staff cancelled one member's booking (the member cancelling their own hears nothing).
     pub const BOOKING_CANCELLED: &str = "booking_cancelled";
+    /// The daily birthday greeting (an automation).
+    pub const BIRTHDAY: &str = "birthday";
+    /// The daily recall of dormant customers (an automation).
+    pub const RECALL: &str = "recall";
+    /// Reserved for campaigns: staff write the message.
+    pub const CUSTOM: &str = "custom";
+    /// Marketing kinds: sent only with the customer's consent and under the frequency cap
+    /// (`messaging.marketing_cap_days`). Every other kind is transactional and exempt.
+    pub const MARKETING: [&str; 3] = [BIRTHDAY, RECALL, CUSTOM];
+
+    pub fn is_marketing(kind: &str) -> bool {
+        MARKETING.contains(&kind)
+    }
 }
 
 /// Queues a message; true when it is new, false when (kind, reference) was already queued.
@@ -30,6 +43,30 @@ pub async fn queue(
     payload: Value,
     due_at: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
+    queue_at(
+        conn,
+        kind,
+        customer_id,
+        reference,
+        payload,
+        due_at,
+        Utc::now(),
+    )
+    .await
+}
+
+/// [`queue`] with the row's `created_at` given: jobs that later ask "was this customer sent
+/// one recently" pass the server clock, so the question has the same answer when a job is run
+/// for a past date or under a pinned clock.
+pub async fn queue_at(
+    conn: &impl ConnectionTrait,
+    kind: &str,
+    customer_id: i64,
+    reference: String,
+    payload: Value,
+    due_at: DateTime<Utc>,
+    created_at: DateTime<Utc>,
+) -> Result<bool, DbErr> {
     let inserted = outbox_message::Entity::insert(outbox_message::ActiveModel {
         kind: Set(kind.to_string()),
         customer_id: Set(customer_id),
@@ -37,7 +74,7 @@ pub async fn queue(
         payload: Set(payload.to_string()),
         status: Set("pending".into()),
         due_at: Set(due_at),
-        created_at: Set(Utc::now()),
+        created_at: Set(created_at),
         ..Default::default()
     })
     .on_conflict(

@@ -28,6 +28,9 @@ pub struct Model {
     pub last_visit_at: Option<DateTimeUtc>,
     /// Bookings not checked in by the end of their slot.
     pub no_show_count: i32,
+    /// When the last marketing message (birthday, recall, campaign) was sent: the frequency
+    /// cap's slot, taken by the sender with a conditional UPDATE.
+    pub last_marketing_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
@@ -46,6 +49,10 @@ impl ActiveModelBehavior for ActiveModel {
     {
         if insert && self.no_show_count.is_not_set() {
             self.no_show_count = sea_orm::ActiveValue::Set(0);
+        }
+        // Added by ALTER TABLE too (migration 8): the same read-back failure applies.
+        if insert && self.last_marketing_at.is_not_set() {
+            self.last_marketing_at = sea_orm::ActiveValue::Set(None);
         }
         Ok(self)
     }

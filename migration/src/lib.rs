@@ -10,6 +10,7 @@ mod m20261123_000004_create_loyalty;
 mod m20261124_000005_create_booking;
 mod m20261124_000006_create_message_template;
 mod m20261124_000007_outbox_delivery;
+mod m20261124_000008_marketing_guard_rails;
 mod shared;
 
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000005_create_booking::Migration),
             Box::new(m20261124_000006_create_message_template::Migration),
             Box::new(m20261124_000007_outbox_delivery::Migration),
+            Box::new(m20261124_000008_marketing_guard_rails::Migration),
         ]
     }
 }

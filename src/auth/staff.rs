@@ -115,6 +115,8 @@ pub enum Action {
     BookingCheckIn,
     /// Edit the message templates (what WeChat messages say): chain-wide, so admin only.
     TemplateManage,
+    /// Switch the birthday and recall automations on or off for a store, with their vouchers.
+    AutomationManage,
 }
 
 /// How far a grant reaches.
@@ -159,6 +161,8 @@ const PERMISSIONS: &[(Role, Action, Reach)] = {
         (Admin, EventManage, Chain),
         (Admin, BookingCheckIn, Chain),
         (Admin, TemplateManage, Chain),
+        (Admin, AutomationManage, Chain),
+        (Manager, AutomationManage, Store),
         (Manager, EventRead, Store),
         (Manager, EventManage, Store),
         (Manager, BookingCheckIn, Store),

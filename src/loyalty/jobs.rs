@@ -1,5 +1,6 @@
 //! Nightly loyalty jobs (DESIGN sections 3, 4 and 10): points expiry, points-expiry reminders
-//! and tier retention (保级). Each is idempotent for a business date, so the scheduler, an
+//! and tier retention (保级); the booking jobs and the messaging automations (birthday, recall)
+//! are registered here too. Each is idempotent for a business date, so the scheduler, an
 //! operator's `memberhub jobs run NAME` and an admin's `POST /api/v1/staff/jobs/{name}/run` can
 //! all run it, twice or concurrently, without doing anything twice.
 //!
@@ -45,6 +46,8 @@ pub const JOBS: &[&str] = &[
     "tier-retention",
     "booking-reminders",
     "booking-no-shows",
+    "birthday-greetings",
+    "recall",
 ];
 
 /// Jobs the scheduler also runs every few minutes: each is idempotent per booking, and what
@@ -88,6 +91,8 @@ enum Job {
     TierRetention,
     BookingReminders,
     BookingNoShows,
+    BirthdayGreetings,
+    Recall,
 }
 
 impl Job {
@@ -98,6 +103,8 @@ impl Job {
             "tier-retention" => Some(Job::TierRetention),
             "booking-reminders" => Some(Job::BookingReminders),
             "booking-no-shows" => Some(Job::BookingNoShows),
+            "birthday-greetings" => Some(Job::BirthdayGreetings),
+            "recall" => Some(Job::Recall),
             _ => None,
         }
     }
@@ -109,6 +116,8 @@ impl Job {
             Job::TierRetention => "tier-retention",
             Job::BookingReminders => "booking-reminders",
             Job::BookingNoShows => "booking-no-shows",
+            Job::BirthdayGreetings => "birthday-greetings",
+            Job::Recall => "recall",
         }
     }
 }
@@ -153,6 +162,10 @@ async fn execute(ctx: &JobContext<'_>, job: Job, date: NaiveDate) -> Result<JobR
         Job::TierRetention => tier_retention(ctx, date).await?,
         Job::BookingReminders => crate::booking::jobs::reminders(ctx, date).await?,
         Job::BookingNoShows => crate::booking::jobs::no_shows(ctx, date).await?,
+        Job::BirthdayGreetings => {
+            crate::messaging::automations::birthday_greetings(ctx, date).await?
+        }
+        Job::Recall => crate::messaging::automations::recall(ctx, date).await?,
     };
     Ok(JobReport {
         job: job.name().to_string(),

@@ -1,9 +1,12 @@
 //! Messaging (DESIGN section 7): what each kind of message says and which WeChat template
-//! carries it, and the outbox sender that delivers queued messages. Campaigns build on both.
+//! carries it, the outbox sender that delivers queued messages (with the marketing guard rails),
+//! and the daily birthday and recall automations. Campaigns build on these.
 
+pub mod automations;
 pub mod sender;
 pub mod templates;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     templates::routes(cfg);
+    automations::routes(cfg);
 }

@@ -7,24 +7,30 @@
 //!   `sending` longer than the lease belongs to a crashed worker and is claimed again.
 //! - **Recording** is one conditional UPDATE on (id, `sending`, claimed_by): a worker whose row
 //!   was taken over after its lease records nothing.
-//! - **Outcomes**: `sent` (msgid); `skipped` (no quota, no account, no template: nothing to
-//!   retry); `failed` (WeChat refused the content, or the retries ran out); `deferred` (WeChat
-//!   busy or unreachable: retried with backoff; 45009, the daily limit: retried from the next
-//!   business day, and the whole channel pauses until then).
+//! - **Outcomes**: `sent` (msgid); `skipped` (no quota, no account, no template, no consent,
+//!   frequency cap: nothing to retry); `failed` (WeChat refused the content, or the retries
+//!   ran out); `deferred` (WeChat busy or unreachable: retried with backoff; 45009, the daily
+//!   limit: retried from the next business day, and the whole channel pauses until then).
 //! - **Rate**: at most `messaging.rate_per_second` WeChat calls per second across all
 //!   instances, counted in the shared cache.
 //!
-//! The kinds queued today are transactional (bookings, points, tiers), so consent to marketing
-//! and the frequency cap do not apply to them; those arrive with campaigns.
+//! - **Guard rails** (marketing kinds only: birthday, recall, campaigns; transactional kinds
+//!   are exempt): the customer's mini-program account must consent to marketing (else
+//!   `no_consent`), and one conditional UPDATE on `customer.last_marketing_at` takes the
+//!   customer's slot under the frequency cap (else `frequency_cap`) before WeChat is called.
+//!   A message that then is not sent gives the slot back. The cap lives here, not in the jobs,
+//!   so that every producer of marketing messages shares one cap.
+//! - **Vouchers** attached to a marketing message (`payload.voucher`) are issued in the same
+//!   transaction that records `sent`, so only customers actually reached get one, once.
 
 use std::time::Duration as StdDuration;
 
-use chrono::{DateTime, Duration, Utc};
-use entity::{customer, message_template, outbox_message, store, wechat_account};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
+use entity::{customer, member, message_template, outbox_message, store, wechat_account};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -33,7 +39,10 @@ use crate::cache::Cache;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db;
+use crate::loyalty::rewards::{self, voucher_source, NewVoucher};
+use crate::messaging::automations::VoucherSpec;
 use crate::messaging::templates::{self, channel};
+use crate::outbox;
 use crate::state::AppState;
 use crate::wechat::client::{WechatClient, WechatError};
 use crate::wechat::subscriptions::{self, Outgoing, SendError};
@@ -233,7 +242,7 @@ pub fn lease(settings: &Settings) -> Duration {
 /// Records how a claimed row ended, if `claimed_by` still holds it; false when the row was
 /// taken over (its lease ran out) or already recorded, in which case nothing changes.
 pub async fn record(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     id: i64,
     claimed_by: &str,
     outcome: &Outcome,
@@ -315,15 +324,31 @@ pub async fn deliver(
         Err(e) => (transient(ctx, row, format!("database: {e}")), None),
     };
     let claimed_by = row.claimed_by.as_deref().unwrap_or(ctx.worker);
-    let recorded = record(
-        ctx.db,
-        row.id,
-        claimed_by,
-        &outcome,
-        template_id.as_deref(),
-        ctx.clock.now(),
-    )
-    .await?;
+    let now = ctx.clock.now();
+    let recorded = match (&outcome, attached_voucher(row)) {
+        (Outcome::Sent { .. }, Some(spec)) => {
+            record_with_voucher(
+                ctx,
+                row,
+                claimed_by,
+                &outcome,
+                template_id.as_deref(),
+                &spec,
+            )
+            .await?
+        }
+        _ => {
+            record(
+                ctx.db,
+                row.id,
+                claimed_by,
+                &outcome,
+                template_id.as_deref(),
+                now,
+            )
+            .await?
+        }
+    };
     if !recorded {
         tracing::warn!(
             message_id = row.id,
@@ -370,6 +395,10 @@ async fn attempt(
     else {
         return Ok((skipped("no_account"), None));
     };
+    let marketing = outbox::kind::is_marketing(&row.kind);
+    if marketing && !account.consent_marketing {
+        return Ok((skipped("no_consent"), None));
+    }
 
     let tz = ctx.settings.loyalty.tz();
     let stored = message_template::Entity::find()
@@ -416,6 +445,15 @@ async fn attempt(
         };
         return Ok((outcome, used));
     }
+    // Taken as late as possible, after everything that could stop the message without WeChat.
+    let slot = if marketing {
+        match take_marketing_slot(ctx, row.customer_id).await? {
+            Some(slot) => Some(slot),
+            None => return Ok((skipped("frequency_cap"), used)),
+        }
+    } else {
+        None
+    };
     wait_for_rate(ctx).await;
 
     let data: Vec<(&str, String)> = data.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
@@ -434,7 +472,144 @@ async fn attempt(
         Err(SendError::Wechat(e)) => wechat_outcome(ctx, row, e).await,
         Err(SendError::Db(e)) => transient(ctx, row, format!("database: {e}")),
     };
+    if let Some(slot) = slot {
+        if !matches!(outcome, Outcome::Sent { .. }) {
+            give_back_marketing_slot(ctx, row.customer_id, slot).await;
+        }
+    }
     Ok((outcome, used))
+}
+
+/// A customer's marketing slot as this sender took it: the instant written and the value it
+/// replaced, to put back if the message is not sent after all.
+struct MarketingSlot {
+    taken_at: DateTime<Utc>,
+    previous: Option<DateTime<Utc>>,
+}
+
+/// Takes the customer's slot under the frequency cap: one conditional UPDATE decides, so of two
+/// senders (or a campaign and an automation) racing for one customer, exactly one wins. `None`
+/// when the customer had a marketing message within the cap.
+async fn take_marketing_slot(
+    ctx: &SendContext<'_>,
+    customer_id: i64,
+) -> Result<Option<MarketingSlot>, DbErr> {
+    // Microseconds: what PostgreSQL stores, so the give-back's equality test matches.
+    let now = ctx.clock.now().trunc_subsecs(6);
+    let cap = Duration::days(i64::from(ctx.settings.messaging.marketing_cap_days));
+    // Read only to know what to put back; the UPDATE below is what decides.
+    let previous: Option<Option<DateTime<Utc>>> = customer::Entity::find_by_id(customer_id)
+        .select_only()
+        .column(customer::Column::LastMarketingAt)
+        .into_tuple()
+        .one(ctx.db)
+        .await?;
+    let taken = customer::Entity::update_many()
+        .col_expr(customer::Column::LastMarketingAt, Expr::value(now))
+        .filter(customer::Column::Id.eq(customer_id))
+        .filter(
+            Condition::any()
+                .add(customer::Column::LastMarketingAt.is_null())
+                .add(customer::Column::LastMarketingAt.lte(now - cap)),
+        )
+        .exec(ctx.db)
+        .await?;
+    if taken.rows_affected == 0 {
+        return Ok(None);
+    }
+    Ok(Some(MarketingSlot {
+        taken_at: now,
+        previous: previous.flatten(),
+    }))
+}
+
+/// Puts back what the slot replaced, unless another message has taken the slot since.
+async fn give_back_marketing_slot(ctx: &SendContext<'_>, customer_id: i64, slot: MarketingSlot) {
+    let restored = customer::Entity::update_many()
+        .col_expr(
+            customer::Column::LastMarketingAt,
+            Expr::value(slot.previous),
+        )
+        .filter(customer::Column::Id.eq(customer_id))
+        .filter(customer::Column::LastMarketingAt.eq(slot.taken_at))
+        .exec(ctx.db)
+        .await;
+    if let Err(e) = restored {
+        // The customer then waits out one cap period without a message: a lost greeting, not
+        // a message too many, so it is logged rather than retried.
+        tracing::warn!(customer_id, error = %e, "cannot give back a marketing slot");
+    }
+}
+
+/// The voucher a marketing message carries, if any (`payload.voucher`, set by the automations).
+fn attached_voucher(row: &outbox_message::Model) -> Option<VoucherSpec> {
+    if !outbox::kind::is_marketing(&row.kind) {
+        return None;
+    }
+    let payload: Value = serde_json::from_str(&row.payload).ok()?;
+    let voucher = payload.get("voucher").filter(|v| !v.is_null())?;
+    serde_json::from_value(voucher.clone()).ok()
+}
+
+/// Records `sent` and issues the message's voucher in one transaction: the record's
+/// conditional UPDATE admits one worker, so the voucher is issued once. If the voucher cannot
+/// be issued, the message (already delivered) is still recorded, without it.
+async fn record_with_voucher(
+    ctx: &SendContext<'_>,
+    row: &outbox_message::Model,
+    claimed_by: &str,
+    outcome: &Outcome,
+    template_id: Option<&str>,
+    spec: &VoucherSpec,
+) -> Result<bool, DbErr> {
+    let now = ctx.clock.now();
+    let today = ctx.settings.loyalty.calendar().date_of(now);
+    let store_id = serde_json::from_str::<Value>(&row.payload)
+        .ok()
+        .and_then(|p| p.get("store_id").and_then(Value::as_i64));
+    let txn = db::begin_write(ctx.db).await?;
+    if !record(&txn, row.id, claimed_by, outcome, template_id, now).await? {
+        txn.rollback().await?;
+        return Ok(false);
+    }
+    let member_id: Option<i64> = member::Entity::find()
+        .select_only()
+        .column(member::Column::Id)
+        .filter(member::Column::CustomerId.eq(row.customer_id))
+        .into_tuple()
+        .one(&txn)
+        .await?;
+    let new = NewVoucher {
+        customer_id: row.customer_id,
+        member_id,
+        source: match row.kind.as_str() {
+            outbox::kind::BIRTHDAY => voucher_source::BIRTHDAY,
+            outbox::kind::RECALL => voucher_source::COMEBACK,
+            _ => voucher_source::CAMPAIGN,
+        },
+        kind: spec.voucher_kind().to_string(),
+        title: spec.title.clone(),
+        face_value_fen: spec.face_value_fen,
+        valid_days: spec.valid_days,
+        store_id,
+        ..Default::default()
+    };
+    match rewards::issue_voucher(&txn, &new, today).await {
+        Ok(v) => {
+            txn.commit().await?;
+            tracing::info!(
+                message_id = row.id,
+                voucher_id = v.id,
+                "voucher issued with message"
+            );
+            Ok(true)
+        }
+        Err(e) => {
+            txn.rollback().await?;
+            tracing::error!(message_id = row.id, error = %e.describe(), "voucher not issued; message recorded without it");
+            record(ctx.db, row.id, claimed_by, outcome, template_id, now).await
+        }
+    }
 }
 
 /// The customer's name and, when the payload names a store, the store's, added to what the

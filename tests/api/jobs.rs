@@ -776,7 +776,9 @@ async fn the_command_line_entry_point_lists_runs_and_refuses_like_the_api() {
             "points-expiry-reminders",
             "tier-retention",
             "booking-reminders",
-            "booking-no-shows"
+            "booking-no-shows",
+            "birthday-greetings",
+            "recall"
         ]
     );
     for name in jobs::JOBS {

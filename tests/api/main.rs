@@ -13,6 +13,7 @@ mod health;
 mod helpers;
 mod jobs;
 mod loyalty_points;
+mod messaging_automations;
 mod messaging_sender;
 mod messaging_templates;
 mod observability;

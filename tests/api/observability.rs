@@ -123,6 +123,8 @@ async fn the_openapi_document_is_openapi_3_and_lists_every_route() {
         "/api/v1/staff/jobs/{name}/run",
         "/api/v1/staff/templates",
         "/api/v1/staff/templates/{id}",
+        "/api/v1/staff/automations",
+        "/api/v1/staff/automations/{store_id}",
     ]
     .into_iter()
     .map(String::from)
