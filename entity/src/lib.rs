@@ -2,6 +2,7 @@
 
 pub mod audit_log;
 pub mod booking;
+pub mod campaign;
 pub mod checkin;
 pub mod consent_record;
 pub mod consumption;

@@ -25,6 +25,8 @@ pub struct Model {
     pub reason: Option<String>,
     /// The WeChat template it was (or was to be) sent with.
     pub template_id: Option<String>,
+    /// The campaign that queued it (migration 9); null for automations and transactional kinds.
+    pub campaign_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -40,6 +42,10 @@ impl ActiveModelBehavior for ActiveModel {
     {
         if insert && self.attempts.is_not_set() {
             self.attempts = sea_orm::ActiveValue::Set(0);
+        }
+        // Added by ALTER TABLE too (migration 9): the same read-back failure applies.
+        if insert && self.campaign_id.is_not_set() {
+            self.campaign_id = sea_orm::ActiveValue::Set(None);
         }
         Ok(self)
     }

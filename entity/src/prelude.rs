@@ -1,4 +1,5 @@
 pub use super::audit_log::Entity as AuditLog;
+pub use super::campaign::Entity as Campaign;
 pub use super::checkin::Entity as Checkin;
 pub use super::consent_record::Entity as ConsentRecord;
 pub use super::consumption::Entity as Consumption;

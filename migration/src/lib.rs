@@ -11,6 +11,7 @@ mod m20261124_000005_create_booking;
 mod m20261124_000006_create_message_template;
 mod m20261124_000007_outbox_delivery;
 mod m20261124_000008_marketing_guard_rails;
+mod m20261124_000009_create_campaign;
 mod shared;
 
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000006_create_message_template::Migration),
             Box::new(m20261124_000007_outbox_delivery::Migration),
             Box::new(m20261124_000008_marketing_guard_rails::Migration),
+            Box::new(m20261124_000009_create_campaign::Migration),
         ]
     }
 }

@@ -117,6 +117,8 @@ pub enum Action {
     TemplateManage,
     /// Switch the birthday and recall automations on or off for a store, with their vouchers.
     AutomationManage,
+    /// Create, preview, start, pause, resume and cancel campaigns (a manager: their store's).
+    CampaignManage,
 }
 
 /// How far a grant reaches.
@@ -163,6 +165,8 @@ const PERMISSIONS: &[(Role, Action, Reach)] = {
         (Admin, TemplateManage, Chain),
         (Admin, AutomationManage, Chain),
         (Manager, AutomationManage, Store),
+        (Admin, CampaignManage, Chain),
+        (Manager, CampaignManage, Store),
         (Manager, EventRead, Store),
         (Manager, EventManage, Store),
         (Manager, BookingCheckIn, Store),

@@ -122,7 +122,7 @@ pub async fn load(db: &impl ConnectionTrait) -> Result<BTreeMap<i64, StoreAutoma
         .collect())
 }
 
-fn check_voucher(field: &str, v: &VoucherSpec) -> Result<(), ApiError> {
+pub(crate) fn check_voucher(field: &str, v: &VoucherSpec) -> Result<(), ApiError> {
     let chars = v.title.trim().chars().count();
     if chars == 0 || chars > MAX_VOUCHER_TITLE_CHARS {
         return Err(ApiError::validation(

@@ -236,6 +236,19 @@ pub const KINDS: &[KindSpec] = &[
             ("thing2", "{store_name}想念您，期待您再次光临"),
         ],
     },
+    // Campaigns of kind `custom`: staff write the wording in a saved template. No sandbox
+    // template, so until one is saved such messages are skipped `no_template`.
+    KindSpec {
+        kind: "custom",
+        label: "营销活动",
+        variables: &[CUSTOMER_NAME, STORE_NAME, VOUCHER_TITLE],
+        sandbox_template: None,
+        default_page: HOME_PAGE,
+        default_keywords: &[
+            ("thing1", "{customer_name}，您有一条门店活动消息"),
+            ("thing2", "{store_name}诚邀您到店"),
+        ],
+    },
     KindSpec {
         kind: "booking_confirmed",
         label: "预约成功",

@@ -14,6 +14,7 @@ mod helpers;
 mod jobs;
 mod loyalty_points;
 mod messaging_automations;
+mod messaging_campaigns;
 mod messaging_sender;
 mod messaging_templates;
 mod observability;

@@ -10,9 +10,10 @@ use serde_json::{json, Value};
 
 use crate::helpers::{chain, spawn_app, Chain, TestApp};
 
-const KINDS: [&str; 11] = [
+const KINDS: [&str; 12] = [
     "birthday",
     "recall",
+    "custom",
     "booking_confirmed",
     "booking_reminder",
     "waitlist_promoted",

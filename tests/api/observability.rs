@@ -125,6 +125,13 @@ async fn the_openapi_document_is_openapi_3_and_lists_every_route() {
         "/api/v1/staff/templates/{id}",
         "/api/v1/staff/automations",
         "/api/v1/staff/automations/{store_id}",
+        "/api/v1/staff/campaigns",
+        "/api/v1/staff/campaigns/{id}",
+        "/api/v1/staff/campaigns/{id}/preview",
+        "/api/v1/staff/campaigns/{id}/start",
+        "/api/v1/staff/campaigns/{id}/pause",
+        "/api/v1/staff/campaigns/{id}/resume",
+        "/api/v1/staff/campaigns/{id}/cancel",
     ]
     .into_iter()
     .map(String::from)
