@@ -48,6 +48,8 @@
 //! a message when either does not answer. Client, server and database share the machine.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -55,13 +57,12 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use entity::{booking, customer, event_slot, member_event, wechat_account};
-use memberhub::cache::Cache;
 use memberhub::config::{LogSettings, Settings};
 use memberhub::startup::Application;
 use memberhub::state::AppState;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, Database, DatabaseConnection, DbBackend,
-    EntityTrait, QueryFilter, Set, Statement,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    QueryFilter, Set, Statement,
 };
 use secrecy::SecretString;
 use serde_json::{json, Value};
@@ -846,93 +847,6 @@ async fn run(label: &str, mut settings: Settings, k: Knobs, pg_url: Option<Strin
     state.db.close_by_ref().await.ok();
 }
 
-/// Deletes every key under `prefix` (the run's own namespace).
-async fn remove_keys(url: &str, prefix: &str) -> redis::RedisResult<()> {
-    let client = redis::Client::open(url)?;
-    let mut conn = redis::aio::ConnectionManager::new(client).await?;
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{prefix}*"))
-            .arg("COUNT")
-            .arg(500)
-            .query_async(&mut conn)
-            .await?;
-        if !keys.is_empty() {
-            redis::cmd("DEL")
-                .arg(&keys)
-                .query_async::<()>(&mut conn)
-                .await?;
-        }
-        if next == 0 {
-            return Ok(());
-        }
-        cursor = next;
-    }
-}
-
-async fn postgres_and_redis(k: Knobs) {
-    let admin_url = std::env::var("BENCH_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/test".into());
-    let redis_url =
-        std::env::var("BENCH_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let mut options = sea_orm::ConnectOptions::new(admin_url.clone());
-    // DROP DATABASE waits for a checkpoint; its duration is not a finding of this bench.
-    options.sqlx_logging(false);
-    let admin = match tokio::time::timeout(Duration::from_secs(5), Database::connect(options)).await
-    {
-        Ok(Ok(db)) => db,
-        Ok(Err(e)) => {
-            return println!(
-                "flash_booking postgres+redis: skipped, PostgreSQL does not answer: {e}"
-            )
-        }
-        Err(_) => {
-            return println!(
-                "flash_booking postgres+redis: skipped, PostgreSQL does not answer (timeout)"
-            )
-        }
-    };
-    let run_id = uuid::Uuid::new_v4().simple().to_string();
-    let prefix = format!("bench:{run_id}:");
-    if let Err(e) = Cache::redis(&redis_url, &prefix, Duration::from_secs(1)).await {
-        return println!("flash_booking postgres+redis: skipped, Redis does not answer: {e}");
-    }
-    let name = format!("memberhub_bench_{run_id}");
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-        .await
-        .unwrap();
-    let base = admin_url
-        .split('?')
-        .next()
-        .and_then(|u| u.rsplit_once('/'))
-        .map(|(base, _)| base.to_string())
-        .expect("BENCH_DATABASE_URL needs a /database part");
-    let url = format!("{base}/{name}");
-
-    let mut settings = Settings::default();
-    settings.database.url = SecretString::from(url.clone());
-    settings.redis.url = Some(SecretString::from(redis_url.clone()));
-    settings.redis.key_prefix = prefix.clone();
-    // Dropped even when a check fails, so a failed run leaves nothing behind.
-    let outcome = tokio::spawn(run("postgres+redis", settings, k, Some(url))).await;
-
-    admin
-        .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .await
-        .unwrap();
-    admin.close().await.ok();
-    if let Err(e) = remove_keys(&redis_url, &prefix).await {
-        println!("  (could not remove the run's Redis keys under {prefix}: {e})");
-    }
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
-    }
-}
-
 #[tokio::main]
 async fn main() {
     memberhub::telemetry::init(&LogSettings {
@@ -952,5 +866,8 @@ async fn main() {
         dir.path().join("bench.db").display()
     ));
     run("sqlite", settings, k, None).await;
-    postgres_and_redis(k).await;
+    common::with_postgres_and_redis("flash_booking", move |settings, url| {
+        run("postgres+redis", settings, k, Some(url))
+    })
+    .await;
 }

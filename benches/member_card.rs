@@ -19,18 +19,19 @@
 //! skipped with a message when either does not answer. Client and server share the machine.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use memberhub::cache::Cache;
 use memberhub::config::{LogSettings, Settings};
 use memberhub::loyalty::calendar::Calendar;
 use memberhub::loyalty::card;
 use memberhub::loyalty::consumption::{record, Item, NewConsumption};
 use memberhub::startup::Application;
 use memberhub::state::AppState;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, Database, EntityTrait, Set};
+use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 
@@ -252,86 +253,6 @@ async fn run(label: &str, mut settings: Settings) {
     state.db.close_by_ref().await.ok();
 }
 
-/// Deletes every key under `prefix` (the run's own namespace).
-async fn remove_keys(url: &str, prefix: &str) -> redis::RedisResult<()> {
-    let client = redis::Client::open(url)?;
-    let mut conn = redis::aio::ConnectionManager::new(client).await?;
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{prefix}*"))
-            .arg("COUNT")
-            .arg(500)
-            .query_async(&mut conn)
-            .await?;
-        if !keys.is_empty() {
-            redis::cmd("DEL")
-                .arg(&keys)
-                .query_async::<()>(&mut conn)
-                .await?;
-        }
-        if next == 0 {
-            return Ok(());
-        }
-        cursor = next;
-    }
-}
-
-async fn postgres_and_redis() {
-    let admin_url = std::env::var("BENCH_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/test".into());
-    let redis_url =
-        std::env::var("BENCH_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let mut options = sea_orm::ConnectOptions::new(admin_url.clone());
-    // DROP DATABASE waits for a checkpoint; its duration is not a finding of this bench.
-    options.sqlx_logging(false);
-    let admin = match tokio::time::timeout(Duration::from_secs(5), Database::connect(options)).await
-    {
-        Ok(Ok(db)) => db,
-        Ok(Err(e)) => {
-            return println!("member_card postgres+redis: skipped, PostgreSQL does not answer: {e}")
-        }
-        Err(_) => {
-            return println!(
-                "member_card postgres+redis: skipped, PostgreSQL does not answer (timeout)"
-            )
-        }
-    };
-    let run_id = uuid::Uuid::new_v4().simple().to_string();
-    let prefix = format!("bench:{run_id}:");
-    if let Err(e) = Cache::redis(&redis_url, &prefix, Duration::from_secs(1)).await {
-        return println!("member_card postgres+redis: skipped, Redis does not answer: {e}");
-    }
-    let name = format!("memberhub_bench_{run_id}");
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-        .await
-        .unwrap();
-    let base = admin_url
-        .split('?')
-        .next()
-        .and_then(|u| u.rsplit_once('/'))
-        .map(|(base, _)| base.to_string())
-        .expect("BENCH_DATABASE_URL needs a /database part");
-
-    let mut settings = Settings::default();
-    settings.database.url = SecretString::from(format!("{base}/{name}"));
-    settings.redis.url = Some(SecretString::from(redis_url.clone()));
-    settings.redis.key_prefix = prefix.clone();
-    run("postgres+redis", settings).await;
-
-    admin
-        .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .await
-        .unwrap();
-    admin.close().await.ok();
-    if let Err(e) = remove_keys(&redis_url, &prefix).await {
-        println!("  (could not remove the run's Redis keys under {prefix}: {e})");
-    }
-}
-
 #[tokio::main]
 async fn main() {
     memberhub::telemetry::init(&LogSettings {
@@ -349,5 +270,6 @@ async fn main() {
         dir.path().join("bench.db").display()
     ));
     run("sqlite", settings).await;
-    postgres_and_redis().await;
+    common::with_postgres_and_redis("member_card", |settings, _| run("postgres+redis", settings))
+        .await;
 }
