@@ -63,6 +63,18 @@ pub struct JobContext<'a> {
     pub clock: &'a Clock,
 }
 
+impl<'a> JobContext<'a> {
+    /// What a job needs, taken from the server's state.
+    pub fn of(state: &'a AppState) -> Self {
+        Self {
+            db: &state.db,
+            cache: &state.cache,
+            settings: &state.settings,
+            clock: &state.clock,
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema, Debug)]
 pub struct JobReport {
     pub job: String,
@@ -642,12 +654,7 @@ pub async fn run_job(
 ) -> Result<HttpResponse, ApiError> {
     staff.require(Action::JobRun)?;
     let input = parse_body(&body)?;
-    let ctx = JobContext {
-        db: &state.db,
-        cache: &state.cache,
-        settings: &state.settings,
-        clock: &state.clock,
-    };
+    let ctx = JobContext::of(&state);
     let (job, date) = resolve(&ctx, &path.into_inner(), input.date)?;
     let result = execute(&ctx, job, date).await;
     // Written after the run so the trail holds what it did; a failed run is recorded too,
@@ -723,12 +730,7 @@ pub fn spawn_frequent(state: AppState) {
             ticker.tick().await;
             let date = state.settings.loyalty.calendar().date_of(state.clock.now());
             for name in FREQUENT_JOBS {
-                let ctx = JobContext {
-                    db: &state.db,
-                    cache: &state.cache,
-                    settings: &state.settings,
-                    clock: &state.clock,
-                };
+                let ctx = JobContext::of(&state);
                 match run(&ctx, name, Some(date)).await {
                     Ok(report) if report.counts.values().any(|n| *n > 0) => {
                         tracing::info!(job = name, %date, counts = ?report.counts, "job finished");
@@ -765,12 +767,7 @@ async fn run_day(state: &AppState, date: NaiveDate) -> bool {
         let task_state = state.clone();
         let job_name = name.to_string();
         let outcome = tokio::spawn(async move {
-            let ctx = JobContext {
-                db: &task_state.db,
-                cache: &task_state.cache,
-                settings: &task_state.settings,
-                clock: &task_state.clock,
-            };
+            let ctx = JobContext::of(&task_state);
             run(&ctx, &job_name, Some(date)).await
         })
         .await;

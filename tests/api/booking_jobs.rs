@@ -3,11 +3,10 @@
 
 use chrono::{DateTime, Days, Duration, NaiveDate, Utc};
 use entity::{booking, customer, event_slot, member_event, outbox_message};
-use memberhub::loyalty::jobs::{self, JobContext};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use serde_json::json;
 
-use crate::helpers::{chain, member_joined, spawn_app, Chain, TestApp};
+use crate::helpers::{chain, member_joined, run_job, spawn_app, Chain, TestApp};
 
 fn business_start(app: &TestApp, date: NaiveDate) -> DateTime<Utc> {
     app.state.settings.loyalty.calendar().start_of(date)
@@ -67,23 +66,6 @@ async fn event_on(
     (e.id, s.id)
 }
 
-async fn run(
-    app: &TestApp,
-    name: &str,
-    date: NaiveDate,
-) -> std::collections::BTreeMap<String, i64> {
-    let ctx = JobContext {
-        db: &app.state.db,
-        cache: &app.state.cache,
-        settings: &app.state.settings,
-        clock: &app.state.clock,
-    };
-    jobs::run(&ctx, name, Some(date))
-        .await
-        .unwrap_or_else(|e| panic!("{name} failed: {}", e.describe()))
-        .counts
-}
-
 async fn member_in(
     app: &TestApp,
     chain: &Chain,
@@ -134,9 +116,9 @@ async fn the_reminder_goes_out_once_per_live_booking_and_a_no_show_is_counted_on
         .await;
     assert_eq!(r.status, 200, "{r:?}");
 
-    let first = run(&app, "booking-reminders", day).await;
+    let first = run_job(&app, "booking-reminders", day).await.counts;
     assert_eq!(first["queued"], 2, "{first:?}");
-    let again = run(&app, "booking-reminders", day).await;
+    let again = run_job(&app, "booking-reminders", day).await.counts;
     assert_eq!(again["queued"], 0, "{again:?}");
     assert_eq!(outbox_count(&app, "booking_reminder").await, 2);
     let reminders = outbox_message::Entity::find()
@@ -156,7 +138,10 @@ async fn the_reminder_goes_out_once_per_live_booking_and_a_no_show_is_counted_on
     }
 
     // Before the slot has ended nothing is a no-show, even run for tomorrow's date later.
-    assert_eq!(run(&app, "booking-no-shows", day).await["marked"], 0);
+    assert_eq!(
+        run_job(&app, "booking-no-shows", day).await.counts["marked"],
+        0
+    );
 
     // Tomorrow: A is checked in at the desk, C never comes.
     app.state
@@ -172,11 +157,17 @@ async fn the_reminder_goes_out_once_per_live_booking_and_a_no_show_is_counted_on
         .await
         .unwrap();
     // The slot is still running: not yet a no-show.
-    assert_eq!(run(&app, "booking-no-shows", tomorrow).await["marked"], 0);
+    assert_eq!(
+        run_job(&app, "booking-no-shows", tomorrow).await.counts["marked"],
+        0
+    );
     app.state.clock.advance(Duration::hours(1));
-    let marked = run(&app, "booking-no-shows", tomorrow).await;
+    let marked = run_job(&app, "booking-no-shows", tomorrow).await.counts;
     assert_eq!(marked["marked"], 1, "{marked:?}");
-    assert_eq!(run(&app, "booking-no-shows", tomorrow).await["marked"], 0);
+    assert_eq!(
+        run_job(&app, "booking-no-shows", tomorrow).await.counts["marked"],
+        0
+    );
 
     let c_booking = booking::Entity::find_by_id(ids[2])
         .one(&app.state.db)

@@ -735,3 +735,15 @@ pub async fn assert_ledger_consistent(app: &TestApp) {
         "balance != sum of live lots for (member, balance, lots): {bad:?}"
     );
 }
+
+/// Runs a job the way `memberhub jobs run NAME --date DATE` does; panics with its error.
+pub async fn run_job(
+    app: &TestApp,
+    name: &str,
+    date: chrono::NaiveDate,
+) -> memberhub::loyalty::jobs::JobReport {
+    let ctx = memberhub::loyalty::jobs::JobContext::of(&app.state);
+    memberhub::loyalty::jobs::run(&ctx, name, Some(date))
+        .await
+        .unwrap_or_else(|e| panic!("{name} failed: {}", e.describe()))
+}

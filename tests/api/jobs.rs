@@ -13,8 +13,8 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder}
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    assert_ledger_consistent, chain, eventually, member_joined, spawn_app, spawn_app_with, Chain,
-    MemberClient, TestApp,
+    assert_ledger_consistent, chain, eventually, member_joined, run_job, spawn_app, spawn_app_with,
+    Chain, MemberClient, TestApp,
 };
 
 // ---------------------------------------------------------------- helpers
@@ -29,19 +29,6 @@ fn days_before(date: NaiveDate, n: u64) -> NaiveDate {
 
 fn days_after(date: NaiveDate, n: u64) -> NaiveDate {
     date + Days::new(n)
-}
-
-/// Runs a job the way `memberhub jobs run NAME --date DATE` does.
-async fn run(app: &TestApp, name: &str, date: NaiveDate) -> JobReport {
-    let ctx = JobContext {
-        db: &app.state.db,
-        cache: &app.state.cache,
-        settings: &app.state.settings,
-        clock: &app.state.clock,
-    };
-    jobs::run(&ctx, name, Some(date))
-        .await
-        .unwrap_or_else(|e| panic!("{name} failed: {}", e.describe()))
 }
 
 fn count(report: &JobReport, key: &str) -> i64 {
@@ -230,7 +217,7 @@ async fn points_due_before_the_run_date_expire_once_and_points_due_that_day_do_n
     let before = entries(&app, member_id).await.len();
 
     // Act
-    let report = run(&app, "points-expiry", today).await;
+    let report = run_job(&app, "points-expiry", today).await;
 
     // Assert
     assert_eq!(report.job, "points-expiry");
@@ -256,14 +243,14 @@ async fn points_due_before_the_run_date_expire_once_and_points_due_that_day_do_n
     assert_ledger_consistent(&app).await;
 
     // A second run for the same day changes nothing.
-    let again = run(&app, "points-expiry", today).await;
+    let again = run_job(&app, "points-expiry", today).await;
     assert_quiet(&again);
     assert_eq!(entries(&app, member_id).await.len(), all.len());
     assert_eq!(member_row(&app, member_id).await.points_balance, 400);
 
     // Once the third lot's last day is past (played by moving it back a day), it goes too.
     set_lot_expiry(&app, lots[2], days_before(today, 1)).await;
-    let next = run(&app, "points-expiry", today).await;
+    let next = run_job(&app, "points-expiry", today).await;
     assert_eq!(count(&next, "points_expired"), 400);
     assert_eq!(card(&m).await["points_balance"], 0);
     assert_ledger_consistent(&app).await;
@@ -294,7 +281,7 @@ async fn a_lot_already_spent_is_closed_without_touching_the_balance() {
     let before = entries(&app, member_id).await.len();
 
     // Act
-    let report = run(&app, "points-expiry", today).await;
+    let report = run_job(&app, "points-expiry", today).await;
 
     // Assert: the empty lot is closed (it will not be scanned again), nothing is deducted.
     assert_eq!(count(&report, "lots_expired"), 0, "{report:?}");
@@ -331,7 +318,7 @@ async fn members_with_points_expiring_within_30_days_are_reminded_once() {
     set_lot_expiry(&app, lot_of(&app, &r).await, days_after(today, 40)).await;
 
     // Act
-    let report = run(&app, "points-expiry-reminders", today).await;
+    let report = run_job(&app, "points-expiry-reminders", today).await;
 
     // Assert
     assert_eq!(count(&report, "queued"), 1, "{report:?}");
@@ -360,7 +347,7 @@ async fn members_with_points_expiring_within_30_days_are_reminded_once() {
     assert_ne!(later, soon);
 
     // Again the same day, and again the next day for the same expiry date: nothing new.
-    let again = run(&app, "points-expiry-reminders", today).await;
+    let again = run_job(&app, "points-expiry-reminders", today).await;
     assert_eq!(count(&again, "queued"), 0, "{again:?}");
     assert_eq!(count(&again, "already_queued"), 1);
     assert_eq!(outbox(&app, "points_expiring").await.len(), 1);
@@ -386,7 +373,7 @@ async fn a_tier_drops_the_day_after_it_ends_to_the_highest_tier_the_spend_meets(
     assert_eq!(card(&b).await["tier"]["code"], "gold");
 
     // Act 1: on its last day the tier still holds.
-    let on_last_day = run(&app, "tier-retention", end).await;
+    let on_last_day = run_job(&app, "tier-retention", end).await;
 
     // Assert 1
     assert_eq!(count(&on_last_day, "renewed"), 0, "{on_last_day:?}");
@@ -398,7 +385,7 @@ async fn a_tier_drops_the_day_after_it_ends_to_the_highest_tier_the_spend_meets(
 
     // Act 2: the day after.
     let day_after = days_after(end, 1);
-    let report = run(&app, "tier-retention", day_after).await;
+    let report = run_job(&app, "tier-retention", day_after).await;
 
     // Assert 2
     assert_eq!(count(&report, "downgraded"), 2, "{report:?}");
@@ -430,7 +417,7 @@ async fn a_tier_drops_the_day_after_it_ends_to_the_highest_tier_the_spend_meets(
     assert_eq!(payload["valid_until"], add_months(end, 12).to_string());
 
     // A second run for that day does nothing and queues nothing.
-    let again = run(&app, "tier-retention", day_after).await;
+    let again = run_job(&app, "tier-retention", day_after).await;
     assert_quiet(&again);
     assert_eq!(outbox(&app, "tier_changed").await.len(), 2);
     assert_eq!(
@@ -455,7 +442,7 @@ async fn a_tier_whose_spend_still_meets_it_is_renewed_for_12_months_from_its_old
     assert_eq!(card(&m).await["tier_valid_until"], yesterday.to_string());
 
     // Act
-    let report = run(&app, "tier-retention", today).await;
+    let report = run_job(&app, "tier-retention", today).await;
 
     // Assert
     assert_eq!(count(&report, "renewed"), 1, "{report:?}");
@@ -479,7 +466,7 @@ async fn a_tier_whose_spend_still_meets_it_is_renewed_for_12_months_from_its_old
     assert_eq!(changed[0].1["from"], "gold");
     assert_eq!(changed[0].1["to"], "gold");
 
-    let again = run(&app, "tier-retention", today).await;
+    let again = run_job(&app, "tier-retention", today).await;
     assert_quiet(&again);
     assert_eq!(outbox(&app, "tier_changed").await.len(), 1);
     assert_eq!(
@@ -511,7 +498,7 @@ async fn a_backlog_of_missed_nights_is_replayed_period_by_period() {
     set_valid_until(&app, member_id, first_end).await;
 
     // Act
-    let report = run(&app, "tier-retention", today).await;
+    let report = run_job(&app, "tier-retention", today).await;
 
     // Assert: renewed for the first period, then dropped at the end of the second.
     assert_eq!(count(&report, "renewed"), 1, "{report:?}");
@@ -531,7 +518,7 @@ async fn a_backlog_of_missed_nights_is_replayed_period_by_period() {
             format!("member:{member_id}:{}", add_months(first_end, 12)),
         ]
     );
-    assert_quiet(&run(&app, "tier-retention", today).await);
+    assert_quiet(&run_job(&app, "tier-retention", today).await);
 }
 
 #[tokio::test]
@@ -555,7 +542,7 @@ async fn a_manual_tier_floor_keeps_the_card_tier_after_a_downgrade() {
     set_valid_until(&app, member_id, days_before(today, 2)).await;
 
     // Act
-    let report = run(&app, "tier-retention", today).await;
+    let report = run_job(&app, "tier-retention", today).await;
 
     // Assert: the earned tier drops, the manual floor is untouched and is what the card shows.
     assert_eq!(count(&report, "downgraded"), 1, "{report:?}");
@@ -603,7 +590,7 @@ async fn a_member_short_of_their_tier_gets_one_retention_reminder_with_the_missi
     assert_eq!(r.status, 200, "{r:?}");
 
     // Act
-    let report = run(&app, "tier-retention", today).await;
+    let report = run_job(&app, "tier-retention", today).await;
 
     // Assert
     assert_eq!(count(&report, "reminders_queued"), 1, "{report:?}");
@@ -619,7 +606,7 @@ async fn a_member_short_of_their_tier_gets_one_retention_reminder_with_the_missi
     assert_eq!(payload["missing_fen"], 2_000_000);
 
     // The next run (same day or the next) does not remind again.
-    let again = run(&app, "tier-retention", today).await;
+    let again = run_job(&app, "tier-retention", today).await;
     assert_eq!(count(&again, "reminders_queued"), 0, "{again:?}");
     assert_eq!(count(&again, "reminders_already_queued"), 1);
     assert_eq!(outbox(&app, "retention_reminder").await.len(), 1);
@@ -643,12 +630,12 @@ async fn two_instances_running_the_same_jobs_at_once_do_the_work_once() {
 
     // Act
     let (a, b) = tokio::join!(
-        run(&app, "points-expiry", today),
-        run(&app, "points-expiry", today)
+        run_job(&app, "points-expiry", today),
+        run_job(&app, "points-expiry", today)
     );
     let (c, d) = tokio::join!(
-        run(&app, "tier-retention", today),
-        run(&app, "tier-retention", today)
+        run_job(&app, "tier-retention", today),
+        run_job(&app, "tier-retention", today)
     );
 
     // Assert
@@ -763,12 +750,7 @@ async fn admins_run_jobs_through_the_staff_api_and_each_run_is_audited() {
 #[tokio::test]
 async fn the_command_line_entry_point_lists_runs_and_refuses_like_the_api() {
     let app = spawn_app().await;
-    let ctx = JobContext {
-        db: &app.state.db,
-        cache: &app.state.cache,
-        settings: &app.state.settings,
-        clock: &app.state.clock,
-    };
+    let ctx = JobContext::of(&app.state);
     assert_eq!(
         jobs::JOBS,
         &[

@@ -5,7 +5,6 @@
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use entity::{customer, outbox_message, voucher, wechat_account};
-use memberhub::loyalty::jobs::{self, JobContext};
 use memberhub::messaging::sender::{self, SendContext, SendReport};
 use memberhub::outbox;
 use sea_orm::sea_query::Expr;
@@ -13,7 +12,7 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder}
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    chain, create_staff, create_store, customer_of_member, member_joined, spawn_app,
+    chain, create_staff, create_store, customer_of_member, member_joined, run_job, spawn_app,
     staff_login_bearer, Chain, TestApp,
 };
 
@@ -105,23 +104,6 @@ async fn switch(chain: &Chain, store: i64, config: Value) {
     assert_eq!(r.status, 200, "{r:?}");
 }
 
-async fn run_job(
-    app: &TestApp,
-    name: &str,
-    date: NaiveDate,
-) -> std::collections::BTreeMap<String, i64> {
-    let ctx = JobContext {
-        db: &app.state.db,
-        cache: &app.state.cache,
-        settings: &app.state.settings,
-        clock: &app.state.clock,
-    };
-    jobs::run(&ctx, name, Some(date))
-        .await
-        .unwrap_or_else(|e| panic!("{name} failed: {}", e.describe()))
-        .counts
-}
-
 async fn send(app: &TestApp) -> SendReport {
     sender::run_once(&SendContext::new(&app.state, "worker-a"))
         .await
@@ -170,7 +152,7 @@ async fn birthday_greetings_are_off_until_switched_on_and_go_out_once() {
     set_birthday(&app, carol, "1990-06-16").await;
 
     // Off by default: nothing queued.
-    let counts = run_job(&app, "birthday-greetings", day()).await;
+    let counts = run_job(&app, "birthday-greetings", day()).await.counts;
     assert_eq!(counts["queued"], 0, "{counts:?}");
     assert!(rows(&app, "birthday").await.is_empty());
 
@@ -181,9 +163,9 @@ async fn birthday_greetings_are_off_until_switched_on_and_go_out_once() {
         json!({"birthday": {"enabled": true, "voucher": {"title": "生日护理体验券", "valid_days": 30}}}),
     )
     .await;
-    let counts = run_job(&app, "birthday-greetings", day()).await;
+    let counts = run_job(&app, "birthday-greetings", day()).await.counts;
     assert_eq!(counts["queued"], 1, "{counts:?}");
-    let again = run_job(&app, "birthday-greetings", day()).await;
+    let again = run_job(&app, "birthday-greetings", day()).await.counts;
     assert_eq!(again["queued"], 0, "{again:?}");
     assert_eq!(again["already_queued"], 1, "{again:?}");
     let queued = rows(&app, "birthday").await;
@@ -204,7 +186,7 @@ async fn birthday_greetings_are_off_until_switched_on_and_go_out_once() {
 
     // Run a third time after sending: still once.
     assert_eq!(
-        run_job(&app, "birthday-greetings", day()).await["queued"],
+        run_job(&app, "birthday-greetings", day()).await.counts["queued"],
         0
     );
     assert_eq!(send(&app).await.claimed, 0);
@@ -226,7 +208,7 @@ async fn leap_day_birthdays_are_greeted_on_the_28th() {
     switch(&chain, chain.store, json!({"birthday": {"enabled": true}})).await;
     let feb28 = NaiveDate::from_ymd_opt(2026, 2, 28).unwrap();
     assert_eq!(
-        run_job(&app, "birthday-greetings", feb28).await["queued"],
+        run_job(&app, "birthday-greetings", feb28).await.counts["queued"],
         1
     );
     let queued = rows(&app, "birthday").await;
@@ -250,7 +232,7 @@ async fn only_consenting_customers_with_quota_are_sent_to_and_get_the_voucher() 
     )
     .await;
     assert_eq!(
-        run_job(&app, "birthday-greetings", day()).await["queued"],
+        run_job(&app, "birthday-greetings", day()).await.counts["queued"],
         3
     );
 
@@ -298,7 +280,11 @@ async fn a_dormant_customer_is_recalled_at_most_once_in_90_days() {
     set_last_visit(&app, frank, 200).await;
     set_last_visit(&app, gina, 100).await;
 
-    assert_eq!(run_job(&app, "recall", day()).await["queued"], 0, "off");
+    assert_eq!(
+        run_job(&app, "recall", day()).await.counts["queued"],
+        0,
+        "off"
+    );
     switch(
         &chain,
         chain.store,
@@ -306,7 +292,7 @@ async fn a_dormant_customer_is_recalled_at_most_once_in_90_days() {
     )
     .await;
 
-    let counts = run_job(&app, "recall", day()).await;
+    let counts = run_job(&app, "recall", day()).await.counts;
     assert_eq!(counts["queued"], 1, "{counts:?}");
     let queued = rows(&app, "recall").await;
     assert_eq!(queued[0].customer_id, frank);
@@ -316,7 +302,7 @@ async fn a_dormant_customer_is_recalled_at_most_once_in_90_days() {
         payload["last_visit_date"],
         (day() - Duration::days(200)).to_string()
     );
-    let again = run_job(&app, "recall", day()).await;
+    let again = run_job(&app, "recall", day()).await.counts;
     assert_eq!(again["queued"], 0, "{again:?}");
     assert_eq!(send(&app).await.sent, 1);
     let vouchers = vouchers_of(&app, frank).await;
@@ -325,14 +311,16 @@ async fn a_dormant_customer_is_recalled_at_most_once_in_90_days() {
 
     // 30 days on: frank was recalled within 90 days; gina (130 days) is not dormant yet.
     app.state.clock.advance(Duration::days(30));
-    let counts = run_job(&app, "recall", day() + Duration::days(30)).await;
+    let counts = run_job(&app, "recall", day() + Duration::days(30))
+        .await
+        .counts;
     assert_eq!(counts["queued"], 0, "{counts:?}");
     assert_eq!(counts["recently_recalled"], 1, "{counts:?}");
 
     // 91 days after the first recall: frank again, and gina (191 days) for the first time.
     app.state.clock.advance(Duration::days(61));
     let date = day() + Duration::days(91);
-    let counts = run_job(&app, "recall", date).await;
+    let counts = run_job(&app, "recall", date).await.counts;
     assert_eq!(counts["queued"], 2, "{counts:?}");
     let frank_rows: Vec<String> = rows(&app, "recall")
         .await
@@ -369,10 +357,10 @@ async fn the_marketing_cap_holds_across_automations_and_spares_transactional_mes
     )
     .await;
     assert_eq!(
-        run_job(&app, "birthday-greetings", day()).await["queued"],
+        run_job(&app, "birthday-greetings", day()).await.counts["queued"],
         1
     );
-    assert_eq!(run_job(&app, "recall", day()).await["queued"], 1);
+    assert_eq!(run_job(&app, "recall", day()).await.counts["queued"], 1);
     outbox::queue(
         &app.state.db,
         outbox::kind::BOOKING_CONFIRMED,
