@@ -309,6 +309,10 @@ pub struct WechatSettings {
     pub push_token: SecretString,
     /// The EncodingAESKey (43 characters); when set, pushes are expected in safe mode.
     pub push_aes_key: Option<SecretString>,
+    /// The clinic's 服务号 (official account), the second channel: template messages to
+    /// customers who follow it. Absent: no second channel (the sandbox plays one of its own).
+    pub oa_appid: Option<String>,
+    pub oa_secret: Option<SecretString>,
 }
 
 /// Development push credentials of the sandbox, documented in the README.
@@ -339,6 +343,8 @@ impl Default for WechatSettings {
             busy_retries: 3,
             push_token: SecretString::from(SANDBOX_PUSH_TOKEN),
             push_aes_key: None,
+            oa_appid: None,
+            oa_secret: None,
         }
     }
 }

@@ -25,7 +25,10 @@ use crate::privacy::Vault;
 use crate::state::AppState;
 use crate::telemetry::RequestSpan;
 use crate::wechat::client::{ClientOptions, WechatClient};
-use crate::wechat::sandbox::{PushFormat, PushTarget, Sandbox, SANDBOX_APPID, SANDBOX_SECRET};
+use crate::wechat::sandbox::{
+    PushFormat, PushTarget, Sandbox, SANDBOX_APPID, SANDBOX_OA_APPID, SANDBOX_OA_SECRET,
+    SANDBOX_SECRET,
+};
 use crate::{db, error, health};
 use secrecy::SecretString;
 
@@ -133,13 +136,14 @@ impl Application {
                 )
             })?;
         let port = listener.local_addr()?.port();
-        let (wechat, sandbox) = wechat_for(&settings, port, cache.clone())?;
+        let (wechat, oa, sandbox) = wechat_for(&settings, port, cache.clone())?;
         let vault = Vault::from_settings(&settings.security, settings.wechat.sandbox())?;
         let state = AppState {
             settings: Arc::new(settings),
             db,
             cache,
             wechat,
+            oa,
             vault,
             sandbox,
             clock: Clock::system(),
@@ -257,7 +261,7 @@ fn wechat_for(
     settings: &Settings,
     port: u16,
     cache: Cache,
-) -> anyhow::Result<(WechatClient, Option<Sandbox>)> {
+) -> anyhow::Result<(WechatClient, Option<WechatClient>, Option<Sandbox>)> {
     use secrecy::ExposeSecret;
     let w = &settings.wechat;
     let host = match settings.server.host.as_str() {
@@ -295,18 +299,40 @@ fn wechat_for(
         Some(_) => tracing::info!("wechat: sandbox (appid {appid}) at {base_url}"),
         None => tracing::info!("wechat: appid {appid} at {base_url}"),
     }
-    let client = WechatClient::new(
-        ClientOptions {
-            base_url,
-            appid,
-            secret,
-            timeout: Duration::from_millis(w.timeout_ms),
-            retry_base: Duration::from_millis(w.retry_base_ms),
-            busy_retries: w.busy_retries,
-        },
-        cache,
-    )?;
-    Ok((client, sandbox))
+    let options = |appid: String, secret: SecretString, base_url: String| ClientOptions {
+        base_url,
+        appid,
+        secret,
+        timeout: Duration::from_millis(w.timeout_ms),
+        retry_base: Duration::from_millis(w.retry_base_ms),
+        busy_retries: w.busy_retries,
+    };
+    // The sandbox plays a 服务号 too; a real one is configured by its own appid and secret.
+    let oa_credentials = match (&sandbox, w.oa_appid.as_deref().map(str::trim)) {
+        (Some(_), _) => Some((
+            SANDBOX_OA_APPID.to_string(),
+            SecretString::from(SANDBOX_OA_SECRET),
+        )),
+        (None, Some(oa_appid)) if !oa_appid.is_empty() => Some((
+            oa_appid.to_string(),
+            w.oa_secret
+                .clone()
+                .unwrap_or_else(|| SecretString::from("")),
+        )),
+        _ => None,
+    };
+    let oa = match oa_credentials {
+        Some((oa_appid, oa_secret)) => {
+            tracing::info!("wechat: official account {oa_appid}");
+            Some(WechatClient::new(
+                options(oa_appid, oa_secret, base_url.clone()),
+                cache.clone(),
+            )?)
+        }
+        None => None,
+    };
+    let client = WechatClient::new(options(appid, secret, base_url), cache)?;
+    Ok((client, oa, sandbox))
 }
 
 /// The generated document plus the two routes served outside the generated set.

@@ -16,6 +16,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub cache: Cache,
     pub wechat: WechatClient,
+    /// The 服务号's client, when there is one (wechat.oa_appid, or the sandbox's).
+    pub oa: Option<WechatClient>,
     pub vault: Vault,
     /// The built-in WeChat stand-in, when no appid is configured.
     pub sandbox: Option<Sandbox>,

@@ -16,6 +16,7 @@ pub mod member;
 pub mod member_event;
 pub mod member_session;
 pub mod message_template;
+pub mod oa_follower;
 pub mod outbox_message;
 pub mod points_draw;
 pub mod points_entry;

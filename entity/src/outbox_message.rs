@@ -27,6 +27,12 @@ pub struct Model {
     pub template_id: Option<String>,
     /// The campaign that queued it (migration 9); null for automations and transactional kinds.
     pub campaign_id: Option<i64>,
+    /// The channel it went out on (migration 10): `subscribe`, or `oa_template` for a customer
+    /// reached through the 服务号.
+    pub channel: Option<String>,
+    /// What WeChat later reported of a sent message: `delivered` or `failed`.
+    pub delivery: Option<String>,
+    pub delivered_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -46,6 +52,16 @@ impl ActiveModelBehavior for ActiveModel {
         // Added by ALTER TABLE too (migration 9): the same read-back failure applies.
         if insert && self.campaign_id.is_not_set() {
             self.campaign_id = sea_orm::ActiveValue::Set(None);
+        }
+        // Migration 10's columns, likewise.
+        if insert && self.channel.is_not_set() {
+            self.channel = sea_orm::ActiveValue::Set(None);
+        }
+        if insert && self.delivery.is_not_set() {
+            self.delivery = sea_orm::ActiveValue::Set(None);
+        }
+        if insert && self.delivered_at.is_not_set() {
+            self.delivered_at = sea_orm::ActiveValue::Set(None);
         }
         Ok(self)
     }

@@ -36,7 +36,9 @@ use crate::error::{ApiError, ErrorEnvelope};
 use crate::messaging::automations::{check_voucher, VoucherSpec};
 use crate::messaging::templates::{self, channel, PreviewItem};
 use crate::outbox;
+use crate::staff::wechat_binding;
 use crate::state::AppState;
+use crate::wechat::subscriptions::{self, Outgoing, SendError};
 
 /// Customers read (and rows written) per query.
 const PAGE: u64 = 500;
@@ -285,6 +287,11 @@ pub struct Progress {
     pub by_status: BTreeMap<String, i64>,
     /// By status and reason (`skipped` / `no_quota`...).
     pub outcomes: Vec<OutcomeCount>,
+    /// Sent messages WeChat later reported as delivered to the member, and as not delivered.
+    pub delivered: i64,
+    pub delivery_failed: i64,
+    /// Sent through the 服务号 (the second channel) rather than as subscribe messages.
+    pub via_official_account: i64,
     /// Sent messages whose customer paid within 30 days after.
     pub converted: i64,
 }
@@ -405,6 +412,28 @@ async fn progress(db: &impl ConnectionTrait, id: i64) -> Result<Progress, DbErr>
     }
     p.outcomes
         .sort_by(|a, b| (&a.status, &a.reason).cmp(&(&b.status, &b.reason)));
+    let sent: Vec<(Option<String>, Option<String>, i64)> = outbox_message::Entity::find()
+        .select_only()
+        .column(outbox_message::Column::Delivery)
+        .column(outbox_message::Column::Channel)
+        .column_as(outbox_message::Column::Id.count(), "n")
+        .filter(outbox_message::Column::CampaignId.eq(id))
+        .filter(outbox_message::Column::Status.eq("sent"))
+        .group_by(outbox_message::Column::Delivery)
+        .group_by(outbox_message::Column::Channel)
+        .into_tuple()
+        .all(db)
+        .await?;
+    for (delivery, via, count) in sent {
+        match delivery.as_deref() {
+            Some("delivered") => p.delivered += count,
+            Some("failed") => p.delivery_failed += count,
+            _ => {}
+        }
+        if via.as_deref() == Some(channel::OA_TEMPLATE) {
+            p.via_official_account += count;
+        }
+    }
     p.converted = converted(db, id).await?;
     Ok(p)
 }
@@ -515,13 +544,21 @@ pub async fn list_campaigns(
         // A manager sees their store's campaigns, not the chain-wide ones.
         query = query.filter(campaign::Column::StoreId.is_in(staff.store_id));
     }
-    let campaigns = query
-        .limit(200)
-        .all(&state.db)
-        .await?
-        .into_iter()
-        .map(|m| view(m, None))
-        .collect();
+    let now = state.clock.now();
+    let mut campaigns = Vec::new();
+    for m in query.limit(200).all(&state.db).await? {
+        // A running (or due) campaign may have finished since it was last read: the list
+        // shows the same status the detail would.
+        let v = if [status::RUNNING, status::SCHEDULED].contains(&m.status.as_str()) {
+            CampaignView {
+                progress: None,
+                ..detail(&state.db, m, now).await?
+            }
+        } else {
+            view(m, None)
+        };
+        campaigns.push(v);
+    }
     Ok(HttpResponse::Ok().json(CampaignList { campaigns }))
 }
 
@@ -660,10 +697,11 @@ pub async fn get_campaign(
 }
 
 /// The template the sender would use for `kind`: the saved active one, else the default.
+/// (WeChat's template id, the keyword expressions, the page.)
 async fn resolve_template(
     state: &AppState,
     kind: &str,
-) -> Result<Option<(String, String)>, ApiError> {
+) -> Result<Option<(String, String, Option<String>)>, ApiError> {
     let Some(spec) = templates::spec(kind) else {
         return Ok(None);
     };
@@ -674,12 +712,12 @@ async fn resolve_template(
         .one(&state.db)
         .await?;
     Ok(Some(match stored {
-        Some(t) => (t.template_id, t.keywords),
+        Some(t) => (t.template_id, t.keywords, t.page),
         None => {
             let d =
                 templates::default_view(spec, state.sandbox.is_some(), state.settings.loyalty.tz());
             let keywords = serde_json::to_string(&d.keywords).map_err(ApiError::internal)?;
-            (d.template_id, keywords)
+            (d.template_id, keywords, d.page)
         }
     }))
 }
@@ -753,7 +791,7 @@ pub async fn preview_campaign(
         .map(serde_json::from_str)
         .transpose()
         .map_err(ApiError::internal)?;
-    let (template_id, keywords) = resolve_template(&state, &m.kind).await?.unwrap_or_default();
+    let (template_id, keywords, _) = resolve_template(&state, &m.kind).await?.unwrap_or_default();
     let tz = state.settings.loyalty.tz();
     let names = all_store_names(&state.db).await?;
     let cond = audience_condition(&state.db, m.store_id, &audience, state.clock.now()).await?;
@@ -840,6 +878,150 @@ pub async fn preview_campaign(
         }
     }
     Ok(HttpResponse::Ok().json(out))
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct TestSent {
+    pub msgid: String,
+    pub template_id: String,
+    /// What the message said.
+    pub items: Vec<PreviewItem>,
+}
+
+#[utoipa::path(
+    tag = "staff",
+    operation_id = "staff_test_send_campaign",
+    params(("id" = i64, Path, description = "campaign id")),
+    responses(
+        (status = 200, description = "Sent to the caller's own WeChat", body = TestSent),
+        (status = 403, body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope),
+        (status = 409, description = "`wechat_not_bound` (bind your WeChat first), `no_template`, `no_quota` (subscribe to the template in the mini-program first)", body = ErrorEnvelope),
+        (status = 422, description = "`template_invalid`: the message could not be filled", body = ErrorEnvelope),
+        (status = 502, description = "`wechat_error`", body = ErrorEnvelope),
+        (status = 503, description = "`wechat_unavailable`", body = ErrorEnvelope),
+    ),
+    security(("staff_cookie" = []), ("staff_bearer" = []))
+)]
+#[post("/api/v1/staff/campaigns/{id}/test-send")]
+pub async fn test_send_campaign(
+    state: web::Data<AppState>,
+    staff: Staff,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let reach = staff.require(Action::CampaignManage)?;
+    let m = find(&state.db, &staff, reach, path.into_inner()).await?;
+    let Some(account) = wechat_binding::bound_account(&state, staff.id).await? else {
+        return Err(ApiError::conflict(
+            "wechat_not_bound",
+            "请先绑定您本人的微信：在后台生成绑定码，用小程序扫码",
+        ));
+    };
+    let (template_id, keywords, page) =
+        resolve_template(&state, &m.kind).await?.unwrap_or_default();
+    if template_id.trim().is_empty() {
+        return Err(ApiError::conflict(
+            "no_template",
+            "该类消息还没有配置微信模板，请先在模板管理中设置",
+        ));
+    }
+    let voucher: Option<VoucherSpec> = m
+        .voucher
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(ApiError::internal)?;
+    // Filled as for a customer of the campaign's store, greeting the member of staff.
+    let tz = state.settings.loyalty.tz();
+    let store_id = m.store_id.or(staff.store_id);
+    let names = all_store_names(&state.db).await?;
+    let p = json!({
+        "campaign_id": m.id,
+        "store_id": store_id,
+        "store_name": store_id.and_then(|s| names.get(&s)),
+        "customer_name": staff.display_name,
+        "voucher": voucher,
+        "voucher_title": voucher.as_ref().map(|v| v.title.clone()),
+        "last_visit_date": state.clock.now().with_timezone(&tz).date_naive().to_string(),
+    });
+    let mut vars = templates::payload_vars(&m.kind, &p);
+    vars.insert(
+        "customer_name".into(),
+        Value::from(staff.display_name.clone()),
+    );
+    if let Some(name) = store_id.and_then(|s| names.get(&s)) {
+        vars.insert("store_name".into(), Value::from(name.clone()));
+    }
+    let invalid = |e: String| {
+        ApiError::new(
+            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "template_invalid",
+            format!("消息无法生成：{e}"),
+        )
+    };
+    let items =
+        templates::render(&m.kind, &keywords, &vars, tz).map_err(|e| invalid(e.to_string()))?;
+    let page = page
+        .map(|p| templates::render_page(&m.kind, &p, &vars))
+        .transpose()
+        .map_err(|e| invalid(e.to_string()))?;
+    let data: Vec<(&str, String)> = items.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let msg = Outgoing {
+        account_id: account.id,
+        openid: &account.openid,
+        template_id: &template_id,
+        page: page.as_deref(),
+        data: &data,
+    };
+    let msgid = match subscriptions::send(&state.db, &state.wechat, &msg).await {
+        Ok(msgid) => msgid,
+        Err(SendError::NoQuota | SendError::Refused) => {
+            return Err(ApiError::conflict(
+                "no_quota",
+                "您的微信没有该消息的订阅次数：请先在小程序中订阅该消息后再试",
+            ))
+        }
+        Err(SendError::InvalidValue(e)) => return Err(invalid(e.to_string())),
+        Err(SendError::Db(e)) => return Err(e.into()),
+        Err(SendError::Wechat(e)) if e.is_unavailable() => {
+            tracing::warn!(error = %e, "test message: WeChat unavailable");
+            return Err(ApiError::unavailable(
+                "wechat_unavailable",
+                "微信服务暂不可用，请稍后再试",
+            ));
+        }
+        Err(SendError::Wechat(e)) => {
+            tracing::warn!(error = %e, "test message refused by WeChat");
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::BAD_GATEWAY,
+                "wechat_error",
+                format!("微信拒绝了这条消息（{}）", e.code().unwrap_or_default()),
+            ));
+        }
+    };
+    let actor = staff.clone();
+    let (id, store, sent_template) = (m.id, m.store_id, template_id.clone());
+    db::write(&state.db, move |txn| {
+        Box::pin(async move {
+            audit::entry("campaign.test_send")
+                .by(&actor)
+                .target("campaign", id)
+                .store(store)
+                .detail(json!({"template_id": sent_template}))
+                .write(txn)
+                .await?;
+            Ok::<_, ApiError>(())
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(TestSent {
+        msgid,
+        template_id,
+        items: items
+            .into_iter()
+            .map(|(keyword, value)| PreviewItem { keyword, value })
+            .collect(),
+    }))
 }
 
 /// Moves the campaign from one of `from` to `to`, with the row-status change that goes with it,
@@ -1114,6 +1296,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(create_campaign)
         .service(get_campaign)
         .service(preview_campaign)
+        .service(test_send_campaign)
         .service(start_campaign)
         .service(pause_campaign)
         .service(resume_campaign)

@@ -5,6 +5,7 @@
 
 pub mod automations;
 pub mod campaigns;
+pub mod delivery;
 pub mod sender;
 pub mod templates;
 

@@ -45,10 +45,21 @@ use crate::messaging::templates::{self, channel};
 use crate::outbox;
 use crate::state::AppState;
 use crate::wechat::client::{WechatClient, WechatError};
+use crate::wechat::official_account::{self, OaSendError};
 use crate::wechat::subscriptions::{self, Outgoing, SendError};
 
-/// Set while WeChat's daily limit (45009) is reached; holds the instant sending resumes.
+/// Set while WeChat's daily limit (45009) is reached on a channel (the key names it); holds
+/// the instant sending resumes.
 pub const PAUSE_KEY: &str = "messaging:pause:subscribe";
+const OA_PAUSE_KEY: &str = "messaging:pause:oa_template";
+
+fn pause_key(channel: &str) -> &'static str {
+    if channel == channel::OA_TEMPLATE {
+        OA_PAUSE_KEY
+    } else {
+        PAUSE_KEY
+    }
+}
 /// Kept well under the `reason` column's 200 characters.
 const MAX_REASON_CHARS: usize = 200;
 /// Waits before retrying a message WeChat could not take, by attempt; the last one repeats.
@@ -63,6 +74,8 @@ pub struct SendContext<'a> {
     pub settings: &'a Settings,
     pub clock: &'a Clock,
     pub wechat: &'a WechatClient,
+    /// The 服务号, the second channel, when there is one.
+    pub oa: Option<&'a WechatClient>,
     /// Sandbox mode: the default templates carry the sandbox's template ids.
     pub sandbox: bool,
     /// Written to `claimed_by`; unique per running sender.
@@ -77,6 +90,7 @@ impl<'a> SendContext<'a> {
             settings: &state.settings,
             clock: &state.clock,
             wechat: &state.wechat,
+            oa: state.oa.as_ref(),
             sandbox: state.sandbox.is_some(),
             worker,
         }
@@ -98,6 +112,8 @@ pub struct SendReport {
 pub enum Outcome {
     Sent {
         msgid: String,
+        /// `subscribe`, or `oa_template` for the 服务号.
+        channel: &'static str,
     },
     Skipped {
         reason: String,
@@ -257,9 +273,10 @@ pub async fn record(
         update = update.col_expr(C::TemplateId, Expr::value(template_id.to_string()));
     }
     match outcome {
-        Outcome::Sent { msgid } => {
+        Outcome::Sent { msgid, channel } => {
             update = update
                 .col_expr(C::Msgid, Expr::value(msgid.clone()))
+                .col_expr(C::Channel, Expr::value(*channel))
                 .col_expr(C::SentAt, Expr::value(now));
         }
         Outcome::Deferred { until, counts, .. } => {
@@ -401,43 +418,53 @@ async fn attempt(
     }
 
     let tz = ctx.settings.loyalty.tz();
-    let stored = message_template::Entity::find()
-        .filter(message_template::Column::Kind.eq(&row.kind))
-        .filter(message_template::Column::Channel.eq(channel::SUBSCRIBE))
-        .filter(message_template::Column::Active.eq(true))
-        .one(ctx.db)
-        .await?;
-    let (template_id, page, keywords) = match stored {
-        Some(t) => (t.template_id, t.page, t.keywords),
-        None => {
-            let d = templates::default_view(spec, ctx.sandbox, tz);
-            let keywords = serde_json::to_string(&d.keywords)
-                .map_err(|e| DbErr::Custom(format!("default keywords: {e}")))?;
-            (d.template_id, d.page, keywords)
+    let subscribe = subscribe_template(ctx, &row.kind, spec, tz).await?;
+    let subscribe_id = subscribe.as_ref().map(|t| t.template_id.clone());
+    let has_quota = match &subscribe {
+        Some(t) => subscriptions::remaining(ctx.db, account.id, &t.template_id).await? > 0,
+        None => false,
+    };
+    // The 服务号 is the second channel: for a customer the subscribe message cannot reach
+    // (no quota, or no subscribe template for the kind) who follows it.
+    let route = if has_quota {
+        subscribe.map(|t| (Route::Subscribe, t))
+    } else {
+        match second_channel(ctx, &row.kind, &account).await? {
+            SecondChannel::Ready(route, t) => Some((route, t)),
+            SecondChannel::NotFollower if subscribe.is_none() => {
+                return Ok((skipped("not_follower"), None))
+            }
+            _ => None,
         }
     };
-    if template_id.trim().is_empty() {
-        return Ok((skipped("no_template"), None));
-    }
-    let used = Some(template_id.clone());
+    let Some((route, template)) = route else {
+        // No call is made: WeChat would answer 43101 and the send would be wasted.
+        let reason = if subscribe_id.is_some() {
+            "no_quota"
+        } else {
+            "no_template"
+        };
+        return Ok((skipped(reason), subscribe_id));
+    };
+    let used = Some(template.template_id.clone());
 
     let Ok(payload) = serde_json::from_str::<Value>(&row.payload) else {
         return Ok((failed("payload is not JSON".into()), used));
     };
     let vars = variables(ctx, row, &payload).await?;
-    let data = match templates::render(&row.kind, &keywords, &vars, tz) {
+    let data = match templates::render(&row.kind, &template.keywords, &vars, tz) {
         Ok(data) => data,
         Err(e) => return Ok((failed(format!("render: {e}")), used)),
     };
-    let page = match page {
-        Some(p) => match templates::render_page(&row.kind, &p, &vars) {
+    let page = match &template.page {
+        Some(p) => match templates::render_page(&row.kind, p, &vars) {
             Ok(p) => Some(p),
             Err(e) => return Ok((failed(format!("render: {e}")), used)),
         },
         None => None,
     };
 
-    if let Some(until) = paused_until(ctx).await {
+    if let Some(until) = paused_until(ctx, route.channel()).await {
         let outcome = Outcome::Deferred {
             until,
             reason: "paused: 45009 daily limit".into(),
@@ -457,20 +484,54 @@ async fn attempt(
     wait_for_rate(ctx).await;
 
     let data: Vec<(&str, String)> = data.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-    let msg = Outgoing {
-        account_id: account.id,
-        openid: &account.openid,
-        template_id: &template_id,
-        page: page.as_deref(),
-        data: &data,
-    };
-    let outcome = match subscriptions::send(ctx.db, ctx.wechat, &msg).await {
-        Ok(msgid) => Outcome::Sent { msgid },
-        // NoQuota: no call was made. Refused: WeChat said 43101 and the quota is now zero.
-        Err(SendError::NoQuota | SendError::Refused) => skipped("no_quota"),
-        Err(SendError::InvalidValue(e)) => failed(format!("47003 {e}")),
-        Err(SendError::Wechat(e)) => wechat_outcome(ctx, row, e).await,
-        Err(SendError::Db(e)) => transient(ctx, row, format!("database: {e}")),
+    let outcome = match &route {
+        Route::Subscribe => {
+            let msg = Outgoing {
+                account_id: account.id,
+                openid: &account.openid,
+                template_id: &template.template_id,
+                page: page.as_deref(),
+                data: &data,
+            };
+            match subscriptions::send(ctx.db, ctx.wechat, &msg).await {
+                Ok(msgid) => Outcome::Sent {
+                    msgid,
+                    channel: channel::SUBSCRIBE,
+                },
+                // NoQuota: spent meanwhile, no call was made. Refused: WeChat said 43101 and
+                // the quota is now zero.
+                Err(SendError::NoQuota | SendError::Refused) => skipped("no_quota"),
+                Err(SendError::InvalidValue(e)) => failed(format!("47003 {e}")),
+                Err(SendError::Wechat(e)) => wechat_outcome(ctx, row, e, channel::SUBSCRIBE).await,
+                Err(SendError::Db(e)) => transient(ctx, row, format!("database: {e}")),
+            }
+        }
+        Route::OfficialAccount { client, oa_openid } => {
+            let opens = page.as_deref().map(|p| (ctx.wechat.appid(), p));
+            match official_account::send(client, oa_openid, &template.template_id, opens, &data)
+                .await
+            {
+                Ok(msgid) => Outcome::Sent {
+                    msgid,
+                    channel: channel::OA_TEMPLATE,
+                },
+                Err(OaSendError::InvalidValue(e)) => failed(format!("47003 {e}")),
+                Err(OaSendError::Wechat(e)) if e.code() == Some(official_account::NOT_FOLLOWER) => {
+                    official_account::record_follow(
+                        ctx.db,
+                        oa_openid,
+                        false,
+                        None,
+                        ctx.clock.now(),
+                    )
+                    .await?;
+                    skipped("not_follower")
+                }
+                Err(OaSendError::Wechat(e)) => {
+                    wechat_outcome(ctx, row, e, channel::OA_TEMPLATE).await
+                }
+            }
+        }
     };
     if let Some(slot) = slot {
         if !matches!(outcome, Outcome::Sent { .. }) {
@@ -478,6 +539,103 @@ async fn attempt(
         }
     }
     Ok((outcome, used))
+}
+
+/// A kind's template on one channel: WeChat's id, the page it opens, the keyword expressions.
+struct ChannelTemplate {
+    template_id: String,
+    page: Option<String>,
+    keywords: String,
+}
+
+/// Which channel a message goes out on.
+enum Route<'a> {
+    Subscribe,
+    OfficialAccount {
+        client: &'a WechatClient,
+        oa_openid: String,
+    },
+}
+
+impl Route<'_> {
+    fn channel(&self) -> &'static str {
+        match self {
+            Route::Subscribe => channel::SUBSCRIBE,
+            Route::OfficialAccount { .. } => channel::OA_TEMPLATE,
+        }
+    }
+}
+
+enum SecondChannel<'a> {
+    Ready(Route<'a>, ChannelTemplate),
+    /// The kind has a 服务号 template but the customer does not follow (or is not linked).
+    NotFollower,
+    /// No 服务号, or no template of the kind for it.
+    Unavailable,
+}
+
+/// The kind's active template on `channel` as staff saved it.
+async fn stored_template(
+    ctx: &SendContext<'_>,
+    kind: &str,
+    channel: &str,
+) -> Result<Option<ChannelTemplate>, DbErr> {
+    Ok(message_template::Entity::find()
+        .filter(message_template::Column::Kind.eq(kind))
+        .filter(message_template::Column::Channel.eq(channel))
+        .filter(message_template::Column::Active.eq(true))
+        .one(ctx.db)
+        .await?
+        .map(|t| ChannelTemplate {
+            template_id: t.template_id,
+            page: t.page,
+            keywords: t.keywords,
+        })
+        .filter(|t| !t.template_id.trim().is_empty()))
+}
+
+/// The kind's subscribe template: the saved one, else the built-in default; `None` when
+/// neither names a WeChat template.
+async fn subscribe_template(
+    ctx: &SendContext<'_>,
+    kind: &str,
+    spec: &templates::KindSpec,
+    tz: chrono_tz::Tz,
+) -> Result<Option<ChannelTemplate>, DbErr> {
+    if let Some(t) = stored_template(ctx, kind, channel::SUBSCRIBE).await? {
+        return Ok(Some(t));
+    }
+    let d = templates::default_view(spec, ctx.sandbox, tz);
+    let keywords = serde_json::to_string(&d.keywords)
+        .map_err(|e| DbErr::Custom(format!("default keywords: {e}")))?;
+    Ok(Some(ChannelTemplate {
+        template_id: d.template_id,
+        page: d.page,
+        keywords,
+    })
+    .filter(|t| !t.template_id.trim().is_empty()))
+}
+
+async fn second_channel<'a>(
+    ctx: &SendContext<'a>,
+    kind: &str,
+    account: &wechat_account::Model,
+) -> Result<SecondChannel<'a>, DbErr> {
+    let Some(client) = ctx.oa else {
+        return Ok(SecondChannel::Unavailable);
+    };
+    let Some(template) = stored_template(ctx, kind, channel::OA_TEMPLATE).await? else {
+        return Ok(SecondChannel::Unavailable);
+    };
+    let Some(unionid) = account.unionid.as_deref().filter(|u| !u.is_empty()) else {
+        return Ok(SecondChannel::NotFollower);
+    };
+    Ok(match official_account::follower(ctx.db, unionid).await? {
+        Some(oa_openid) => {
+            SecondChannel::Ready(Route::OfficialAccount { client, oa_openid }, template)
+        }
+        None => SecondChannel::NotFollower,
+    })
 }
 
 /// A customer's marketing slot as this sender took it: the instant written and the value it
@@ -640,10 +798,11 @@ async fn wechat_outcome(
     ctx: &SendContext<'_>,
     row: &outbox_message::Model,
     e: WechatError,
+    channel: &str,
 ) -> Outcome {
     if e.code() == Some(45009) {
         let until = next_business_day(ctx);
-        pause(ctx, until).await;
+        pause(ctx, channel, until).await;
         return Outcome::Deferred {
             until,
             reason: "45009 daily limit reached".into(),
@@ -700,22 +859,26 @@ fn next_business_day(ctx: &SendContext<'_>) -> DateTime<Utc> {
     calendar.start_of(today.succ_opt().unwrap_or(today))
 }
 
-async fn pause(ctx: &SendContext<'_>, until: DateTime<Utc>) {
+async fn pause(ctx: &SendContext<'_>, channel: &str, until: DateTime<Utc>) {
     let ttl = (until - ctx.clock.now())
         .to_std()
         .unwrap_or_default()
         .max(StdDuration::from_secs(1));
-    if let Err(e) = ctx.cache.set(PAUSE_KEY, &until.to_rfc3339(), ttl).await {
+    if let Err(e) = ctx
+        .cache
+        .set(pause_key(channel), &until.to_rfc3339(), ttl)
+        .await
+    {
         // Each further message then hits 45009 itself and is deferred the same way.
-        tracing::warn!(error = %e, "cannot pause the subscribe channel");
+        tracing::warn!(error = %e, channel, "cannot pause the channel");
     }
-    tracing::warn!(%until, "WeChat daily limit reached (45009); subscribe messages paused");
+    tracing::warn!(%until, channel, "WeChat daily limit reached (45009); channel paused");
 }
 
 /// The instant the channel resumes, while it is paused. The instant is compared with the
 /// server clock too, so a pinned clock in tests moves past it like real time does.
-async fn paused_until(ctx: &SendContext<'_>) -> Option<DateTime<Utc>> {
-    match ctx.cache.get(PAUSE_KEY).await {
+async fn paused_until(ctx: &SendContext<'_>, channel: &str) -> Option<DateTime<Utc>> {
+    match ctx.cache.get(pause_key(channel)).await {
         Ok(Some(v)) => DateTime::parse_from_rfc3339(&v)
             .ok()
             .map(|t| t.with_timezone(&Utc))
@@ -802,6 +965,13 @@ mod tests {
             reason: "字".repeat(300),
         };
         assert_eq!(long.reason().map(|r| r.chars().count()), Some(200));
-        assert_eq!(Outcome::Sent { msgid: "1".into() }.reason(), None);
+        assert_eq!(
+            Outcome::Sent {
+                msgid: "1".into(),
+                channel: channel::SUBSCRIBE
+            }
+            .reason(),
+            None
+        );
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod stores;
+pub mod wechat_binding;
 
 use std::time::Duration as StdDuration;
 
@@ -468,5 +469,6 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(me)
         .service(change_password)
         .configure(stores::routes)
-        .configure(accounts::routes);
+        .configure(accounts::routes)
+        .configure(wechat_binding::routes);
 }

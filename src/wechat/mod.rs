@@ -5,6 +5,7 @@
 pub mod client;
 pub mod crypto;
 pub mod keywords;
+pub mod official_account;
 pub mod push;
 pub mod sandbox;
 pub mod subscriptions;

@@ -17,8 +17,10 @@ use serde_json::{Map, Value};
 
 use crate::db;
 use crate::error::{ApiError, ErrorEnvelope};
+use crate::messaging::delivery;
 use crate::state::AppState;
 use crate::wechat::crypto::{msg_signature, push_signature, signature_matches, PushCipher};
+use crate::wechat::official_account;
 use crate::wechat::subscriptions::{self, Source};
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -183,9 +185,19 @@ pub async fn receive(
             {
                 return Err(rejected());
             }
-            let cipher = PushCipher::new(key, state.wechat.appid())
-                .map_err(|e| ApiError::internal(anyhow::anyhow!("push cipher: {e}")))?;
-            let plain = cipher.decrypt(encrypt).map_err(|_| rejected())?;
+            // The 服务号's pushes (to the same URL) are encrypted for its own appid.
+            let mut appids = vec![state.wechat.appid()];
+            appids.extend(state.oa.as_ref().map(|oa| oa.appid()));
+            let mut plain = None;
+            for appid in appids {
+                let cipher = PushCipher::new(key, appid)
+                    .map_err(|e| ApiError::internal(anyhow::anyhow!("push cipher: {e}")))?;
+                if let Ok(p) = cipher.decrypt(encrypt) {
+                    plain = Some(p);
+                    break;
+                }
+            }
+            let plain = plain.ok_or_else(rejected)?;
             parse(&plain)
                 .ok_or_else(|| ApiError::bad_request("invalid_body", "无法解析推送内容"))?
         }
@@ -205,15 +217,27 @@ async fn handle(state: &AppState, msg: Value) -> Result<(), ApiError> {
     // different events of the same second apart.
     let digest = crate::wechat::crypto::sorted_sha1(&[&msg["List"].to_string()]);
     let dedup_key = format!("{from}|{created}|{event}|{}", &digest[..16]);
+    // Following or leaving the 服务号: its pushes name the account's own openid.
+    let follow = match event.as_str() {
+        "subscribe" => Some(true),
+        "unsubscribe" => Some(false),
+        _ => None,
+    };
     let appid = state.wechat.appid().to_string();
-    let account = wechat_account::Entity::find()
-        .filter(wechat_account::Column::Appid.eq(&appid))
-        .filter(wechat_account::Column::Openid.eq(&from))
-        .one(&state.db)
-        .await?;
+    let account = match follow {
+        Some(_) => None,
+        None => {
+            wechat_account::Entity::find()
+                .filter(wechat_account::Column::Appid.eq(&appid))
+                .filter(wechat_account::Column::Openid.eq(&from))
+                .one(&state.db)
+                .await?
+        }
+    };
+    let follower = from.clone();
     // The receipt and its effects commit together: a crash cannot record a push as done
     // without its effect, and a retry cannot apply it twice.
-    let applied = db::write(&state.db, move |txn| {
+    let (applied, late) = db::write(&state.db, move |txn| {
         Box::pin(async move {
             let inserted = wechat_push_event::Entity::insert(wechat_push_event::ActiveModel {
                 dedup_key: Set(dedup_key),
@@ -232,32 +256,47 @@ async fn handle(state: &AppState, msg: Value) -> Result<(), ApiError> {
             .await?;
             if inserted == 0 {
                 tracing::info!(event = %event, "duplicate push ignored");
-                return Ok::<_, ApiError>(false);
+                return Ok::<_, ApiError>((false, Vec::new()));
+            }
+            if let Some(following) = follow {
+                official_account::record_follow(txn, &from, following, None, Utc::now()).await?;
+                return Ok((true, Vec::new()));
             }
             let Some(account) = account else {
                 tracing::info!(event = %event, "push for an unknown member kept, nothing to apply");
-                return Ok(true);
+                return Ok((true, Vec::new()));
             };
-            apply(txn, account.id, &event, &msg).await?;
-            Ok(true)
+            let late = apply(txn, account.id, &event, &msg).await?;
+            Ok((true, late))
         })
     })
     .await?;
+    if applied && follow == Some(true) {
+        if let Some(oa) = &state.oa {
+            official_account::learn_unionid(state.db.clone(), oa.clone(), follower);
+        }
+    }
+    delivery::record_later(state.db.clone(), late);
     tracing::debug!(applied, "push handled");
     Ok(())
 }
 
+/// Applies a member's push; returns the delivery reports whose sent message is not recorded
+/// yet, to be tried again shortly.
 async fn apply(
     txn: &sea_orm::DatabaseTransaction,
     account_id: i64,
     event: &str,
     msg: &Value,
-) -> Result<(), ApiError> {
+) -> Result<Vec<delivery::Report>, ApiError> {
+    let mut late = Vec::new();
     match event {
         "subscribe_msg_popup_event" | "subscribe_msg_change_event" => {
             for item in items(msg) {
-                let template = text(&item["TemplateId"]);
-                let status = text(&item["SubscribeStatusString"]);
+                // `get`: indexing a Map by a missing key would panic on a malformed push.
+                let field = |k: &str| item.get(k).map(text).unwrap_or_default();
+                let template = field("TemplateId");
+                let status = field("SubscribeStatusString");
                 if template.is_empty() {
                     continue;
                 }
@@ -270,19 +309,21 @@ async fn apply(
             }
         }
         "subscribe_msg_sent_event" => {
-            for item in items(msg) {
+            for report in items(msg).iter().filter_map(delivery::Report::of) {
                 tracing::info!(
                     account_id,
-                    template = %text(&item["TemplateId"]),
-                    msgid = %text(&item["MsgID"]),
-                    status = %text(&item["ErrorStatus"]),
+                    msgid = %report.msgid,
+                    delivered = report.delivered,
                     "subscribe message delivery reported"
                 );
+                if !delivery::record(txn, &report, Utc::now()).await? {
+                    late.push(report);
+                }
             }
         }
         other => tracing::debug!(event = other, "push event kept without action"),
     }
-    Ok(())
+    Ok(late)
 }
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use actix_web::{get, post, web, HttpResponse};
 use chrono::{Duration, Utc};
-use entity::{subscription_accept, subscription_quota};
+use entity::{message_template, subscription_accept, subscription_quota};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
@@ -21,10 +21,10 @@ use utoipa::ToSchema;
 use crate::auth::member::Member;
 use crate::db;
 use crate::error::{ApiError, ErrorEnvelope};
+use crate::messaging::templates::{self, channel};
 use crate::state::AppState;
 use crate::wechat::client::{WechatClient, WechatError};
 use crate::wechat::keywords;
-use crate::wechat::sandbox::SANDBOX_TEMPLATES;
 
 /// The two reports of one popup arrive within seconds; ten minutes leaves room for a slow push.
 const PAIRING_WINDOW_MINUTES: i64 = 10;
@@ -51,33 +51,56 @@ impl Source {
     }
 }
 
-/// Which templates the mini-program asks for, per scene (at most three per popup). Staff will
-/// edit them in the `wechat.subscribe_scenes` setting; the sandbox has its own templates.
+/// The message kinds whose templates the mini-program asks for in each scene (at most three
+/// per popup, WeChat's limit).
+const SCENE_KINDS: [(&str, &[&str]); 3] = [
+    (
+        "booking",
+        &["booking_confirmed", "booking_reminder", "waitlist_promoted"],
+    ),
+    ("points", &["points_expiring", "tier_changed"]),
+    ("care", &["birthday", "recall", "follow_up_care"]),
+];
+const MAX_PER_POPUP: usize = 3;
+
+/// Which templates the mini-program asks for, per scene: the `wechat.subscribe_scenes` setting
+/// when staff set one, else the templates the sender will use for the scene's kinds (the saved
+/// active subscribe template, else the built-in default), so that what members accept is what
+/// gets sent. A kind without a WeChat template is left out.
 pub async fn scenes(state: &AppState) -> Result<BTreeMap<String, Vec<String>>, DbErr> {
     if let Some(configured) = crate::app_settings::get(&state.db, SCENES_SETTING).await? {
         return Ok(configured);
     }
-    if state.sandbox.is_none() {
-        return Ok(BTreeMap::new());
+    let saved: BTreeMap<String, String> = message_template::Entity::find()
+        .filter(message_template::Column::Channel.eq(channel::SUBSCRIBE))
+        .filter(message_template::Column::Active.eq(true))
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .map(|t| (t.kind, t.template_id))
+        .collect();
+    let tz = state.settings.loyalty.tz();
+    let mut out = BTreeMap::new();
+    for (scene, kinds) in SCENE_KINDS {
+        let mut ids: Vec<String> = Vec::new();
+        for kind in kinds {
+            let id = match saved.get(*kind) {
+                Some(id) => id.clone(),
+                None => templates::spec(kind)
+                    .map(|spec| {
+                        templates::default_view(spec, state.sandbox.is_some(), tz).template_id
+                    })
+                    .unwrap_or_default(),
+            };
+            if !id.trim().is_empty() && !ids.contains(&id) && ids.len() < MAX_PER_POPUP {
+                ids.push(id);
+            }
+        }
+        if !ids.is_empty() {
+            out.insert(scene.to_string(), ids);
+        }
     }
-    let ids = |names: &[&str]| -> Vec<String> {
-        SANDBOX_TEMPLATES
-            .iter()
-            .map(|(id, _)| id.to_string())
-            .filter(|id| names.iter().any(|n| id.ends_with(n)))
-            .collect()
-    };
-    Ok(BTreeMap::from([
-        (
-            "booking".to_string(),
-            ids(&["BOOKING-CONFIRMED", "BOOKING-REMINDER", "WAITLIST-PROMOTED"]),
-        ),
-        (
-            "points".to_string(),
-            ids(&["POINTS-EXPIRING", "TIER-CHANGED"]),
-        ),
-        ("care".to_string(), ids(&["BIRTHDAY", "RECALL", "CARE"])),
-    ]))
+    Ok(out)
 }
 
 async fn ensure_row(

@@ -15,6 +15,7 @@ mod jobs;
 mod loyalty_points;
 mod messaging_automations;
 mod messaging_campaigns;
+mod messaging_channels;
 mod messaging_sender;
 mod messaging_templates;
 mod observability;

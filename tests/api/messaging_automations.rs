@@ -518,3 +518,69 @@ async fn staff_switch_automations_within_their_reach() {
         0
     );
 }
+
+#[tokio::test]
+async fn the_marketing_cap_holds_across_a_campaign_and_an_automation() {
+    let (app, chain) = app().await;
+    let alice = customer(
+        &app,
+        chain.store,
+        "o-alice",
+        "13800000001",
+        &[BIRTHDAY, RECALL],
+    )
+    .await;
+    set_birthday(&app, alice, "1990-06-15").await;
+    set_last_visit(&app, alice, 400).await;
+    switch(&chain, chain.store, json!({"birthday": {"enabled": true}})).await;
+
+    // Staff recall the store's dormant customers in the morning...
+    let r = chain
+        .admin
+        .post(
+            "/api/v1/staff/campaigns",
+            json!({"kind": "recall", "name": "回店", "store_id": chain.store, "audience": {}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let id = r.body["id"].as_i64().unwrap();
+    let s = chain
+        .admin
+        .post(&format!("/api/v1/staff/campaigns/{id}/start"), json!({}))
+        .await;
+    assert_eq!(s.body["progress"]["total"], 1, "{s:?}");
+    assert_eq!(send(&app).await.sent, 1);
+
+    // ...and the birthday greeting of the same day finds her slot taken.
+    assert_eq!(
+        run_job(&app, "birthday-greetings", day()).await.counts["queued"],
+        1
+    );
+    let report = send(&app).await;
+    assert_eq!((report.sent, report.skipped), (0, 1), "{report:?}");
+    let birthday = &rows(&app, "birthday").await[0];
+    assert_eq!(birthday.reason.as_deref(), Some("frequency_cap"));
+
+    // Eight days later the cap has passed: a new campaign reaches her again.
+    app.state.clock.advance(chrono::Duration::days(8));
+    let templates: Vec<String> = sandbox_sent(&app)
+        .iter()
+        .map(|m| m["template_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(templates, [RECALL]);
+    let r = chain
+        .admin
+        .post(
+            "/api/v1/staff/campaigns",
+            json!({"kind": "birthday", "name": "补发生日", "store_id": chain.store,
+                   "audience": {"birthday_from": "06-01", "birthday_to": "06-30"}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let id = r.body["id"].as_i64().unwrap();
+    chain
+        .admin
+        .post(&format!("/api/v1/staff/campaigns/{id}/start"), json!({}))
+        .await;
+    assert_eq!(send(&app).await.sent, 1);
+}

@@ -145,7 +145,7 @@ async fn a_campaign_sends_to_those_with_quota_and_skips_the_rest() {
     create_staff(&app, "mgr", "manager", Some(chain.store)).await;
     let mgr = staff_login_bearer(&app, "mgr").await;
     let other = create_store(&app, "徐汇店").await;
-    let ids = customers(&app, chain.store, "dorm", 100, 60, 200).await;
+    let ids = customers(&app, chain.store, "dorm", 1000, 600, 200).await;
     // Outside the audience: seen recently, or another store's.
     customers(&app, chain.store, "fresh", 1, 1, 10).await;
     customers(&app, other, "away", 1, 1, 200).await;
@@ -171,11 +171,11 @@ async fn a_campaign_sends_to_those_with_quota_and_skips_the_rest() {
         .post(&format!("/api/v1/staff/campaigns/{id}/preview"), json!({}))
         .await;
     assert_eq!(p.status, 200, "{p:?}");
-    assert_eq!(p.body["audience"], 100);
-    assert_eq!(p.body["with_account"], 100);
-    assert_eq!(p.body["consented"], 100);
-    assert_eq!(p.body["with_quota"], 60);
-    assert_eq!(p.body["reachable"], 60);
+    assert_eq!(p.body["audience"], 1000);
+    assert_eq!(p.body["with_account"], 1000);
+    assert_eq!(p.body["consented"], 1000);
+    assert_eq!(p.body["with_quota"], 600);
+    assert_eq!(p.body["reachable"], 600);
     assert_eq!(p.body["template_id"], RECALL);
     let samples = p.body["samples"].as_array().unwrap();
     assert_eq!(samples.len(), 3);
@@ -196,14 +196,14 @@ async fn a_campaign_sends_to_those_with_quota_and_skips_the_rest() {
         .await;
     assert_eq!(s.status, 200, "{s:?}");
     assert_eq!(s.body["status"], "running");
-    assert_eq!(s.body["progress"]["total"], 100);
-    assert_eq!(count(&s.body, "pending"), 100);
+    assert_eq!(s.body["progress"]["total"], 1000);
+    assert_eq!(count(&s.body, "pending"), 1000);
     let again = mgr
         .post(&format!("/api/v1/staff/campaigns/{id}/start"), json!({}))
         .await;
     assert_eq!(again.status, 200, "{again:?}");
     assert_eq!(
-        again.body["progress"]["total"], 100,
+        again.body["progress"]["total"], 1000,
         "starting twice adds nothing"
     );
     let row = outbox_message::Entity::find()
@@ -216,38 +216,48 @@ async fn a_campaign_sends_to_those_with_quota_and_skips_the_rest() {
     assert_eq!(row.campaign_id, Some(id));
     assert_eq!(row.kind, "recall");
 
-    assert_eq!(drain(&app).await, 60);
+    assert_eq!(drain(&app).await, 600);
     let sent = app.state.sandbox.as_ref().unwrap().sent();
     assert_eq!(
         sent.len(),
-        60,
+        600,
         "exactly one WeChat call per customer with quota"
+    );
+    assert_eq!(
+        app.state
+            .sandbox
+            .as_ref()
+            .unwrap()
+            .calls("/cgi-bin/message/subscribe/send"),
+        600,
+        "no call for the 400 without quota"
     );
     let d = mgr.get(&format!("/api/v1/staff/campaigns/{id}")).await;
     assert_eq!(d.status, 200, "{d:?}");
-    assert_eq!(count(&d.body, "sent"), 60);
-    assert_eq!(count(&d.body, "skipped"), 40);
-    assert_eq!(outcome(&d.body, "skipped", "no_quota"), 40);
+    assert_eq!(count(&d.body, "sent"), 600);
+    assert_eq!(count(&d.body, "skipped"), 400);
+    assert_eq!(outcome(&d.body, "skipped", "no_quota"), 400);
     assert_eq!(d.body["status"], "completed");
     assert!(d.body["completed_at"].is_string());
     assert_eq!(d.body["progress"]["converted"], 0);
 
     // Vouchers only for those sent to (a recall's voucher is a comeback gift, 回店礼).
     let vouchers = voucher::Entity::find().all(&app.state.db).await.unwrap();
-    assert_eq!(vouchers.len(), 60);
+    assert_eq!(vouchers.len(), 600);
     assert!(vouchers
         .iter()
-        .all(|v| ids[..60].contains(&v.customer_id) && v.source == "comeback"));
+        .all(|v| ids[..600].contains(&v.customer_id) && v.source == "comeback"));
 
     // One of them comes back within 30 days: converted. One who was skipped does not count.
     chain.consume(ids[0], "CAMP-1", 20_000).await;
-    chain.consume(ids[99], "CAMP-2", 20_000).await;
+    chain.consume(ids[999], "CAMP-2", 20_000).await;
     let d = mgr.get(&format!("/api/v1/staff/campaigns/{id}")).await;
     assert_eq!(d.body["progress"]["converted"], 1, "{d:?}");
 
     let list = mgr.get("/api/v1/staff/campaigns").await;
     assert_eq!(list.status, 200, "{list:?}");
     assert_eq!(list.body["campaigns"].as_array().unwrap().len(), 1);
+    assert_eq!(list.body["campaigns"][0]["status"], "completed");
 }
 
 #[tokio::test]
@@ -330,6 +340,10 @@ async fn a_scheduled_campaign_waits_for_its_time() {
     assert_eq!(drain(&app).await, 0);
     app.state.clock.pin(at + Duration::minutes(1));
     assert_eq!(drain(&app).await, 3);
+    // The list says what the detail would, without the detail being read first.
+    let list = chain.admin.get("/api/v1/staff/campaigns").await;
+    assert_eq!(list.body["campaigns"][0]["status"], "completed", "{list:?}");
+    assert!(list.body["campaigns"][0]["progress"].is_null());
     let d = chain
         .admin
         .get(&format!("/api/v1/staff/campaigns/{id}"))

@@ -358,7 +358,16 @@ async fn a_crashed_workers_row_is_taken_over_after_the_lease_and_sent_once() {
     .await
     .unwrap();
     assert!(!late);
-    assert_eq!(row(&app, id).await, taken_over);
+    // Only WeChat's delivery report, which may arrive meanwhile, can still change the row.
+    let without_report = |r: outbox_message::Model| outbox_message::Model {
+        delivery: None,
+        delivered_at: None,
+        ..r
+    };
+    assert_eq!(
+        without_report(row(&app, id).await),
+        without_report(taken_over)
+    );
     assert_eq!(run(&app).await.claimed, 0);
 }
 
@@ -388,4 +397,101 @@ async fn two_workers_claim_disjoint_rows() {
     assert!(b
         .iter()
         .all(|r| r.claimed_by.as_deref() == Some("worker-b")));
+}
+
+#[tokio::test]
+async fn a_rejected_token_costs_one_refresh_and_the_message_still_goes_out() {
+    let app = app().await;
+    let customer = member(&app, "o-alice", "13800000001", 1).await;
+    let id = queue(&app, customer, "B0000001").await;
+    // Warm the token, so what follows counts only the refresh the rejection causes.
+    app.state.wechat.access_token().await.unwrap();
+    let tokens_before = sandbox(&app).calls("/cgi-bin/stable_token");
+    sandbox(&app).inject_fault(SEND, 40001, Some(1));
+
+    assert_eq!(run(&app).await.sent, 1);
+    assert_eq!(
+        sandbox(&app).calls("/cgi-bin/stable_token") - tokens_before,
+        1,
+        "exactly one token refresh"
+    );
+    assert_eq!(
+        sandbox(&app).calls(SEND),
+        2,
+        "the rejected call and one retry"
+    );
+    assert_eq!(row(&app, id).await.status, "sent");
+    assert_eq!(sandbox(&app).sent().len(), 1);
+    assert_eq!(quota(&app, "o-alice").await, 0);
+}
+
+#[tokio::test]
+async fn a_gateway_error_defers_the_message_and_the_retry_delivers_it() {
+    let app = app().await;
+    let customer = member(&app, "o-alice", "13800000001", 1).await;
+    let id = queue(&app, customer, "B0000001").await;
+    sandbox(&app).inject_fault(SEND, 502, Some(1));
+
+    assert_eq!(run(&app).await.deferred, 1);
+    let r = row(&app, id).await;
+    assert_eq!(r.status, "deferred");
+    assert!(r.reason.as_deref().unwrap().contains("502"), "{r:?}");
+    assert_eq!(quota(&app, "o-alice").await, 1, "the unit is given back");
+
+    app.state.clock.advance(Duration::seconds(31));
+    assert_eq!(run(&app).await.sent, 1);
+    assert_eq!(row(&app, id).await.status, "sent");
+    assert_eq!(sandbox(&app).sent().len(), 1);
+}
+
+#[tokio::test]
+async fn delivery_reports_mark_sent_messages_once() {
+    use crate::helpers::eventually;
+    use serde_json::{Map, Value};
+
+    let app = app().await;
+    let alice = member(&app, "o-alice", "13800000001", 1).await;
+    let bob = member(&app, "o-bob", "13800000002", 1).await;
+    let a = queue(&app, alice, "B0000001").await;
+    assert_eq!(run(&app).await.sent, 1);
+
+    // The sandbox reports delivery after answering, as WeChat does.
+    let delivered = eventually(std::time::Duration::from_secs(10), || async {
+        row(&app, a).await.delivery.as_deref() == Some("delivered")
+    })
+    .await;
+    assert!(delivered, "{:?}", row(&app, a).await);
+    let r = row(&app, a).await;
+    assert!(r.delivered_at.is_some());
+    assert_eq!(r.channel.as_deref(), Some("subscribe"));
+    assert_eq!(r.reason, None);
+
+    // Bob has blocked the clinic's messages: WeChat takes the send and later reports failure.
+    sandbox(&app).fail_deliveries_to("o-bob");
+    let b = queue(&app, bob, "B0000002").await;
+    assert_eq!(run(&app).await.sent, 1);
+    let failed = eventually(std::time::Duration::from_secs(10), || async {
+        row(&app, b).await.delivery.as_deref() == Some("failed")
+    })
+    .await;
+    let r = row(&app, b).await;
+    assert!(failed, "{r:?}");
+    assert_eq!(r.status, "sent", "sent it was; delivery is a separate fact");
+    assert_eq!(
+        r.reason.as_deref(),
+        Some("10002 fail: user refuse to accept the msg")
+    );
+
+    // A repeated (or contradicting) report changes nothing.
+    let mut again = Map::new();
+    again.insert("MsgID".into(), Value::from(r.msgid.clone().unwrap()));
+    again.insert("ErrorCode".into(), Value::from("0"));
+    again.insert("ErrorStatus".into(), Value::from("success"));
+    let push = sandbox(&app)
+        .push_event("o-bob", "subscribe_msg_sent_event", vec![again])
+        .await;
+    assert_eq!(push["delivered"], true, "{push}");
+    let later = row(&app, b).await;
+    assert_eq!(later.delivery.as_deref(), Some("failed"));
+    assert_eq!(later.delivered_at, r.delivered_at);
 }

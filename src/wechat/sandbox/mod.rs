@@ -23,6 +23,9 @@ pub use users::SANDBOX_TEMPLATES;
 /// The appid the sandbox plays when no real one is configured.
 pub const SANDBOX_APPID: &str = "wxsandbox000000000";
 pub const SANDBOX_SECRET: &str = "sandbox-secret";
+/// The 服务号 the sandbox plays beside the mini-program (the second channel).
+pub const SANDBOX_OA_APPID: &str = "wxsandboxoa0000000";
+pub const SANDBOX_OA_SECRET: &str = "sandbox-oa-secret";
 
 /// Stable tokens are renewed this long before they expire, and a replaced token stays valid this
 /// long (both five minutes at WeChat).
@@ -67,11 +70,19 @@ struct State {
     /// (openid, template_id) -> sends left.
     quotas: HashMap<(String, String), u32>,
     sent: Vec<Value>,
-    /// Official-account followers: openid -> unionid.
-    oa_followers: HashMap<String, Option<String>>,
+    /// Official-account followers, by the account's openid (kept after they leave).
+    oa_followers: HashMap<String, OaFollower>,
     push: Option<push::PushTarget>,
     pushes: Vec<Value>,
+    /// Users whose messages are reported undelivered.
+    failing_deliveries: std::collections::HashSet<String>,
     last_push_time: HashMap<String, i64>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct OaFollower {
+    unionid: Option<String>,
+    following: bool,
 }
 
 /// WeChat's side, shared by every request to the sandbox.
@@ -124,6 +135,9 @@ impl Sandbox {
         state
             .apps
             .insert(SANDBOX_APPID.to_string(), SANDBOX_SECRET.to_string());
+        state
+            .apps
+            .insert(SANDBOX_OA_APPID.to_string(), SANDBOX_OA_SECRET.to_string());
         Self {
             state: Arc::new(Mutex::new(state)),
             token_ttl,
@@ -156,6 +170,11 @@ impl Sandbox {
                 }
             }
         }
+        if (500..600).contains(&code) {
+            let status = actix_web::http::StatusCode::from_u16(u16::try_from(code).unwrap_or(500))
+                .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
+            return Some(HttpResponse::build(status).body("injected gateway fault"));
+        }
         Some(errcode(code, "injected fault"))
     }
 
@@ -164,13 +183,25 @@ impl Sandbox {
         self.lock().calls.get(path).copied().unwrap_or(0)
     }
 
-    /// Makes the next `count` calls to `path` (every call when `None`) answer `code`.
+    /// Makes the next `count` calls to `path` (every call when `None`) answer `code`; a code
+    /// from 500 to 599 (no WeChat errcode) answers with that HTTP status instead, as a failing
+    /// gateway in front of WeChat does.
     pub fn inject_fault(&self, path: &str, code: i64, count: Option<u32>) {
         self.lock()
             .faults
             .entry(path.to_string())
             .or_default()
             .push_back((code, count));
+    }
+
+    /// Messages to `openid` are taken but their delivery is reported as failed, as for a user
+    /// who blocked the mini-program's messages after accepting.
+    pub fn fail_deliveries_to(&self, openid: &str) {
+        self.lock().failing_deliveries.insert(openid.to_string());
+    }
+
+    fn delivery_fails(&self, openid: &str) -> bool {
+        self.lock().failing_deliveries.contains(openid)
     }
 
     /// Expires every token of `appid` now, as if its lifetime had run out.

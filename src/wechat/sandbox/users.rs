@@ -352,8 +352,13 @@ async fn subscribe_send(
                 let mut item = Map::new();
                 item.insert("TemplateId".into(), json!(template_id));
                 item.insert("MsgID".into(), json!(msgid));
-                item.insert("ErrorCode".into(), json!("0"));
-                item.insert("ErrorStatus".into(), json!("success"));
+                let (code, status) = if sb.delivery_fails(&openid) {
+                    ("10002", "fail: user refuse to accept the msg")
+                } else {
+                    ("0", "success")
+                };
+                item.insert("ErrorCode".into(), json!(code));
+                item.insert("ErrorStatus".into(), json!(status));
                 sb.push_event(&openid, "subscribe_msg_sent_event", vec![item])
                     .await;
             });
@@ -363,25 +368,53 @@ async fn subscribe_send(
     }
 }
 
+/// The 服务号's template ids the sandbox knows, by the channel's default kinds.
+pub const SANDBOX_OA_TEMPLATES: [&str; 3] = ["SBX-OA-CARE", "SBX-OA-BOOKING", "SBX-OA-POINTS"];
+
+/// Only the official account's own token may send its template messages (48001 otherwise),
+/// only to a follower (43004), only with a known template (40037) and typed values (47003).
 async fn template_send(
     sb: web::Data<Sandbox>,
     q: web::Query<TokenQuery>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let body = match protected(&sb, "/cgi-bin/message/template/send", &q, &body) {
+    if let Some(fault) = sb.enter("/cgi-bin/message/template/send") {
+        return fault;
+    }
+    match sb.check_token(q.access_token.as_deref()) {
+        Ok(appid) if appid == super::SANDBOX_OA_APPID => {}
+        Ok(_) => return errcode(48001, "api unauthorized"),
+        Err(e) => return e.respond(),
+    }
+    let body = match json_body(&body) {
         Ok(b) => b,
-        Err(r) => return *r,
+        Err(e) => return e.respond(),
     };
     let touser = body["touser"].as_str().unwrap_or_default().to_string();
+    let template_id = body["template_id"].as_str().unwrap_or_default().to_string();
     let mut st = sb.lock();
-    if !st.oa_followers.contains_key(&touser) {
-        return errcode(43004, "require subscribe");
+    match st.oa_followers.get(&touser) {
+        Some(f) if f.following => {}
+        Some(_) => return errcode(43004, "require subscribe"),
+        None => return errcode(40003, "invalid openid"),
     }
-    if body["template_id"].as_str().unwrap_or_default().is_empty() {
+    if !SANDBOX_OA_TEMPLATES.contains(&template_id.as_str()) {
         return errcode(40037, "invalid template_id");
     }
+    let Some(data) = body["data"].as_object() else {
+        return errcode(47001, "data format error");
+    };
+    for (key, value) in data {
+        let text = value["value"].as_str().unwrap_or_default();
+        if crate::wechat::keywords::check(key, text).is_err() {
+            return errcode(
+                47003,
+                &format!("argument invalid! data.{key}.value invalid"),
+            );
+        }
+    }
     let msgid: u64 = rand::random::<u32>().into();
-    st.sent.push(json!({"channel": "official_account", "touser": touser, "template_id": body["template_id"], "data": body["data"], "msgid": msgid.to_string()}));
+    st.sent.push(json!({"channel": "official_account", "touser": touser, "template_id": template_id, "data": body["data"], "miniprogram": body["miniprogram"], "msgid": msgid.to_string()}));
     HttpResponse::Ok().json(json!({"errcode": 0, "errmsg": "ok", "msgid": msgid}))
 }
 
@@ -396,13 +429,15 @@ async fn user_info(sb: web::Data<Sandbox>, q: web::Query<UserInfoQuery>) -> Http
     if let Some(fault) = sb.enter("/cgi-bin/user/info") {
         return fault;
     }
-    if let Err(e) = sb.check_token(q.access_token.as_deref()) {
-        return e.respond();
+    match sb.check_token(q.access_token.as_deref()) {
+        Ok(appid) if appid == super::SANDBOX_OA_APPID => {}
+        Ok(_) => return errcode(48001, "api unauthorized"),
+        Err(e) => return e.respond(),
     }
     let st = sb.lock();
-    match st.oa_followers.get(&q.openid) {
-        Some(unionid) => HttpResponse::Ok().json(json!({
-            "subscribe": 1, "openid": q.openid, "unionid": unionid,
+    match st.oa_followers.get(&q.openid).filter(|f| f.following) {
+        Some(f) => HttpResponse::Ok().json(json!({
+            "subscribe": 1, "openid": q.openid, "unionid": f.unionid,
             "subscribe_time": Utc::now().timestamp(), "subscribe_scene": "ADD_SCENE_QR_CODE"
         })),
         None => HttpResponse::Ok().json(json!({"subscribe": 0, "openid": q.openid})),
@@ -535,13 +570,40 @@ async fn control_unsubscribe(
 struct FollowRequest {
     openid: String,
     unionid: Option<String>,
+    /// False: the follower leaves (unsubscribe).
+    #[serde(default = "following")]
+    following: bool,
 }
 
+fn following() -> bool {
+    true
+}
+
+/// Someone follows (or leaves) the 服务号: the account's subscribe (unsubscribe) event is
+/// pushed, without the unionid, which `user/info` tells.
 async fn control_oa_follow(sb: web::Data<Sandbox>, req: web::Json<FollowRequest>) -> HttpResponse {
-    sb.lock()
-        .oa_followers
-        .insert(req.openid.clone(), req.unionid.clone());
-    HttpResponse::Ok().json(json!({"ok": true}))
+    {
+        let mut st = sb.lock();
+        let unionid = req.unionid.clone().or_else(|| {
+            st.oa_followers
+                .get(&req.openid)
+                .and_then(|f| f.unionid.clone())
+        });
+        st.oa_followers.insert(
+            req.openid.clone(),
+            super::OaFollower {
+                unionid,
+                following: req.following,
+            },
+        );
+    }
+    let event = if req.following {
+        "subscribe"
+    } else {
+        "unsubscribe"
+    };
+    let delivery = sb.push_event(&req.openid, event, Vec::new()).await;
+    HttpResponse::Ok().json(json!({"ok": true, "push": delivery}))
 }
 
 async fn control_sent(sb: web::Data<Sandbox>) -> HttpResponse {
