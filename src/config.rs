@@ -62,6 +62,9 @@ pub struct MessagingSettings {
     pub enabled: bool,
     /// WeChat calls per second, counted across all instances.
     pub rate_per_second: u32,
+    /// Sender workers per instance on PostgreSQL (they claim with SKIP LOCKED); SQLite, which
+    /// has one writer, always runs one.
+    pub workers: u32,
     /// Messages claimed per round.
     pub batch: u32,
     /// Pause between rounds when the outbox has nothing due.
@@ -80,6 +83,7 @@ impl Default for MessagingSettings {
         Self {
             enabled: true,
             rate_per_second: 20,
+            workers: 2,
             batch: 50,
             poll_ms: 1000,
             lease_secs: 300,
@@ -455,9 +459,15 @@ impl Settings {
             return Err(ConfigError::Invalid("jobs.run_at must be HH:MM".into()));
         }
         let m = &self.messaging;
-        if m.rate_per_second == 0 || m.batch == 0 || m.poll_ms == 0 || m.max_attempts == 0 {
+        if m.rate_per_second == 0
+            || m.workers == 0
+            || m.batch == 0
+            || m.poll_ms == 0
+            || m.max_attempts == 0
+        {
             return Err(ConfigError::Invalid(
-                "messaging.rate_per_second, batch, poll_ms and max_attempts must be above 0".into(),
+                "messaging.rate_per_second, workers, batch, poll_ms and max_attempts must be above 0"
+                    .into(),
             ));
         }
         // A lease shorter than a WeChat call (timeouts included) would hand a row to a second

@@ -23,5 +23,6 @@ pub mod privacy;
 pub mod staff;
 pub mod startup;
 pub mod state;
+pub mod static_mp;
 pub mod telemetry;
 pub mod wechat;

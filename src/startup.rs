@@ -92,6 +92,8 @@ pub struct Application {
     port: u16,
     server: Server,
     state: AppState,
+    /// The scheduler and the outbox senders: they live as long as the server.
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -154,6 +156,7 @@ impl Application {
             .build()
             .map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
         let data = web::Data::new(state.clone());
+        let artwork = web::Data::new(crate::static_mp::Catalogue::load());
 
         let mut server = HttpServer::new(move || {
             let (app, api) = App::new()
@@ -169,6 +172,7 @@ impl Application {
             let sandbox = data.sandbox.clone();
             app.app_data(api_json)
                 .route(OPENAPI_PATH, web::get().to(openapi_json))
+                .configure(crate::static_mp::configure(artwork.clone()))
                 .configure(|cfg| {
                     if let Some(sb) = sandbox {
                         cfg.service(
@@ -206,17 +210,19 @@ impl Application {
             state.settings.server.host,
             port
         );
+        let mut background = Vec::new();
         if state.settings.jobs.enabled {
-            crate::loyalty::jobs::spawn_scheduler(state.clone());
-            crate::loyalty::jobs::spawn_frequent(state.clone());
+            background.push(crate::loyalty::jobs::spawn_scheduler(state.clone()));
+            background.push(crate::loyalty::jobs::spawn_frequent(state.clone()));
         }
         if state.settings.messaging.enabled {
-            crate::messaging::sender::spawn_sender(state.clone());
+            background.extend(crate::messaging::sender::spawn_sender(state.clone()));
         }
         Ok(Self {
             port,
             server: server.run(),
             state,
+            background,
         })
     }
 
@@ -233,8 +239,14 @@ impl Application {
         self.server.handle()
     }
 
+    /// Serves until stopped, then stops the background tasks: a sender row abandoned
+    /// mid-send is taken over after its lease, like a crashed worker's.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        for task in &self.background {
+            task.abort();
+        }
+        served
     }
 }
 

@@ -22,6 +22,7 @@ pub mod points_draw;
 pub mod points_entry;
 pub mod points_lot;
 pub mod prelude;
+pub mod privacy_request;
 pub mod referral_credit;
 pub mod reward;
 pub mod setting;

@@ -13,6 +13,7 @@ mod m20261124_000007_outbox_delivery;
 mod m20261124_000008_marketing_guard_rails;
 mod m20261124_000009_create_campaign;
 mod m20261125_000010_second_channel_and_delivery;
+mod m20261125_000011_create_privacy_request;
 mod shared;
 
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000008_marketing_guard_rails::Migration),
             Box::new(m20261124_000009_create_campaign::Migration),
             Box::new(m20261125_000010_second_channel_and_delivery::Migration),
+            Box::new(m20261125_000011_create_privacy_request::Migration),
         ]
     }
 }

@@ -119,6 +119,8 @@ pub enum Action {
     AutomationManage,
     /// Create, preview, start, pause, resume and cancel campaigns (a manager: their store's).
     CampaignManage,
+    /// Handle members' deletion requests (PIPL): chain-wide, so admin only.
+    PrivacyHandle,
 }
 
 /// How far a grant reaches.
@@ -163,6 +165,7 @@ const PERMISSIONS: &[(Role, Action, Reach)] = {
         (Admin, EventManage, Chain),
         (Admin, BookingCheckIn, Chain),
         (Admin, TemplateManage, Chain),
+        (Admin, PrivacyHandle, Chain),
         (Admin, AutomationManage, Chain),
         (Manager, AutomationManage, Store),
         (Admin, CampaignManage, Chain),

@@ -70,6 +70,9 @@ pub struct Card {
     pub member_id: i64,
     pub member_no: String,
     pub name: Option<String>,
+    /// The member's own birthday (set once by them, or by staff): the mini-program offers to
+    /// set it only while it is empty.
+    pub birthday: Option<NaiveDate>,
     pub joined_at: DateTime<Utc>,
     pub tier: TierView,
     /// The last day of the tier; null for the entry tier, which needs no renewal.
@@ -118,10 +121,11 @@ pub async fn build(
 ) -> Result<Card, ApiError> {
     let settings = &state.settings.loyalty;
     let tiers = TierTable::load(conn).await?;
-    let name = customer::Entity::find_by_id(m.customer_id)
+    let (name, birthday) = customer::Entity::find_by_id(m.customer_id)
         .one(conn)
         .await?
-        .and_then(|c| c.name);
+        .map(|c| (c.name, c.birthday))
+        .unwrap_or_default();
     let spend = trailing_spend(conn, m.customer_id, today, 12).await?;
     let (tier, valid_until, manual) = tiers.effective(m, today);
     let next_tier = tiers.above(tier.rank).map(|next| NextTier {
@@ -147,6 +151,7 @@ pub async fn build(
         member_id: m.id,
         member_no: m.member_no.clone(),
         name,
+        birthday,
         joined_at: m.joined_at,
         tier: TierView::from(tier),
         tier_valid_until: valid_until,

@@ -687,7 +687,7 @@ const RETRY_AFTER: Duration = Duration::from_secs(15 * 60);
 /// Starts the in-server schedule (`jobs.enabled`): every minute, once the business-zone time
 /// is past `jobs.run_at` on a date not yet done, runs the jobs in order for that date, each
 /// under a lease in the shared cache so that one instance of many runs it.
-pub fn spawn_scheduler(state: AppState) {
+pub fn spawn_scheduler(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let tz = state.settings.loyalty.tz();
         let run_at = state.settings.jobs.run_at_time();
@@ -713,7 +713,7 @@ pub fn spawn_scheduler(state: AppState) {
                 retry_at = Some(tokio::time::Instant::now() + RETRY_AFTER);
             }
         }
-    });
+    })
 }
 
 /// How often the frequent jobs run.
@@ -722,7 +722,7 @@ const FREQUENT_EVERY: Duration = Duration::from_secs(5 * 60);
 /// Starts the frequent schedule (`jobs.enabled`): every FREQUENT_EVERY, the booking jobs for
 /// today. No lease: each booking is claimed by a conditional UPDATE, so instances running
 /// them at the same moment share the work instead of doubling it.
-pub fn spawn_frequent(state: AppState) {
+pub fn spawn_frequent(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(FREQUENT_EVERY);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -742,7 +742,7 @@ pub fn spawn_frequent(state: AppState) {
                 }
             }
         }
-    });
+    })
 }
 
 /// Runs the day's jobs that no instance has leased yet; false when one of them must be tried

@@ -3,6 +3,8 @@
 //! the referral code and QR image. Every handler acts for the calling member only: the member
 //! comes from the bearer token, never from the request.
 
+pub mod rights;
+
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
 use base64::engine::general_purpose::STANDARD as B64;
@@ -46,7 +48,9 @@ impl CodeRequest {
     }
 }
 
+/// Named apart from the staff login answer, so the OpenAPI document shows each its own shape.
 #[derive(Serialize, ToSchema)]
+#[schema(as = MemberLoginResponse)]
 pub struct LoginResponse {
     /// Bearer token for every other member call.
     pub token: String,
@@ -502,5 +506,6 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(consent)
         .service(bind_phone_number)
         .service(referral)
-        .service(referral_qrcode);
+        .service(referral_qrcode)
+        .configure(rights::routes);
 }

@@ -17,8 +17,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use entity::{
-    campaign, consumption, customer, customer_tag, member, message_template, outbox_message, store,
-    subscription_quota, tier, wechat_account,
+    campaign, consumption, customer, customer_tag, member, message_template, oa_follower,
+    outbox_message, store, subscription_quota, tier, wechat_account,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
@@ -340,7 +340,11 @@ pub struct CampaignPreview {
     pub consented: i64,
     /// Whose account has quota left for the kind's template.
     pub with_quota: i64,
-    /// Consenting and with quota: at most this many are sent (the frequency cap may skip more).
+    /// Consenting, without quota, but following the 服务号 (when the kind has a template
+    /// there): reached through it instead.
+    pub via_official_account: i64,
+    /// Consenting and with quota or following: at most this many are sent (the frequency cap
+    /// may skip more).
     pub reachable: i64,
     /// The WeChat template the kind resolves to; empty: not configured.
     pub template_id: String,
@@ -796,11 +800,21 @@ pub async fn preview_campaign(
     let names = all_store_names(&state.db).await?;
     let cond = audience_condition(&state.db, m.store_id, &audience, state.clock.now()).await?;
     let appid = state.wechat.appid().to_string();
+    // The sender's second channel: only with a 服务号 and a template of the kind there.
+    let oa_ready = state.oa.is_some()
+        && message_template::Entity::find()
+            .filter(message_template::Column::Kind.eq(&m.kind))
+            .filter(message_template::Column::Channel.eq(channel::OA_TEMPLATE))
+            .filter(message_template::Column::Active.eq(true))
+            .one(&state.db)
+            .await?
+            .is_some_and(|t| !t.template_id.trim().is_empty());
     let mut out = CampaignPreview {
         audience: 0,
         with_account: 0,
         consented: 0,
         with_quota: 0,
+        via_official_account: 0,
         reachable: 0,
         template_id: template_id.clone(),
         samples: Vec::new(),
@@ -812,29 +826,49 @@ pub async fn preview_campaign(
         after = last.id;
         out.audience += i64::try_from(page.len()).unwrap_or(0);
         // The account the sender would use: the customer's most recently signed-in one.
-        let accounts: Vec<(i64, Option<i64>, bool)> = wechat_account::Entity::find()
-            .select_only()
-            .column(wechat_account::Column::Id)
-            .column(wechat_account::Column::CustomerId)
-            .column(wechat_account::Column::ConsentMarketing)
-            .filter(wechat_account::Column::Appid.eq(appid.clone()))
-            .filter(wechat_account::Column::CustomerId.is_in(page.iter().map(|r| r.id)))
-            .order_by_desc(wechat_account::Column::LastLoginAt)
-            .into_tuple()
-            .all(&state.db)
-            .await?;
-        let mut by_customer: HashMap<i64, (i64, bool)> = HashMap::new();
-        for (account, customer, consent) in accounts {
+        let accounts: Vec<(i64, Option<i64>, bool, Option<String>)> =
+            wechat_account::Entity::find()
+                .select_only()
+                .column(wechat_account::Column::Id)
+                .column(wechat_account::Column::CustomerId)
+                .column(wechat_account::Column::ConsentMarketing)
+                .column(wechat_account::Column::Unionid)
+                .filter(wechat_account::Column::Appid.eq(appid.clone()))
+                .filter(wechat_account::Column::CustomerId.is_in(page.iter().map(|r| r.id)))
+                .order_by_desc(wechat_account::Column::LastLoginAt)
+                .into_tuple()
+                .all(&state.db)
+                .await?;
+        let mut by_customer: HashMap<i64, (i64, bool, Option<String>)> = HashMap::new();
+        for (account, customer, consent, unionid) in accounts {
             if let Some(c) = customer {
-                by_customer.entry(c).or_insert((account, consent));
+                by_customer.entry(c).or_insert((account, consent, unionid));
             }
         }
+        let following: BTreeSet<String> = if oa_ready {
+            oa_follower::Entity::find()
+                .select_only()
+                .column(oa_follower::Column::Unionid)
+                .filter(oa_follower::Column::Following.eq(true))
+                .filter(
+                    oa_follower::Column::Unionid
+                        .is_in(by_customer.values().filter_map(|(_, _, u)| u.clone())),
+                )
+                .into_tuple::<Option<String>>()
+                .all(&state.db)
+                .await?
+                .into_iter()
+                .flatten()
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
         let with_quota: BTreeSet<i64> = subscription_quota::Entity::find()
             .select_only()
             .column(subscription_quota::Column::WechatAccountId)
             .filter(
                 subscription_quota::Column::WechatAccountId
-                    .is_in(by_customer.values().map(|(a, _)| *a)),
+                    .is_in(by_customer.values().map(|(a, _, _)| *a)),
             )
             .filter(subscription_quota::Column::TemplateId.eq(template_id.clone()))
             .filter(subscription_quota::Column::Remaining.gt(0))
@@ -843,12 +877,14 @@ pub async fn preview_campaign(
             .await?
             .into_iter()
             .collect();
-        for (account, consent) in by_customer.values() {
+        for (account, consent, unionid) in by_customer.values() {
             out.with_account += 1;
             let quota = !template_id.is_empty() && with_quota.contains(account);
+            let follows = !quota && unionid.as_ref().is_some_and(|u| following.contains(u));
             out.consented += i64::from(*consent);
             out.with_quota += i64::from(quota);
-            out.reachable += i64::from(*consent && quota);
+            out.via_official_account += i64::from(*consent && follows);
+            out.reachable += i64::from(*consent && (quota || follows));
         }
         for r in page.iter().take(SAMPLES.saturating_sub(out.samples.len())) {
             let p = payload(&m, r, &names, voucher.as_ref(), tz);

@@ -23,6 +23,7 @@
 //! - **Vouchers** attached to a marketing message (`payload.voucher`) are issued in the same
 //!   transaction that records `sent`, so only customers actually reached get one, once.
 
+use std::collections::HashMap;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
@@ -80,6 +81,9 @@ pub struct SendContext<'a> {
     pub sandbox: bool,
     /// Written to `claimed_by`; unique per running sender.
     pub worker: &'a str,
+    /// Templates read in this round, by (kind, channel): a round of one campaign reads each
+    /// once, and a template staff change is used from the next round on.
+    templates: std::sync::Mutex<HashMap<(String, &'static str), Option<ChannelTemplate>>>,
 }
 
 impl<'a> SendContext<'a> {
@@ -93,6 +97,7 @@ impl<'a> SendContext<'a> {
             oa: state.oa.as_ref(),
             sandbox: state.sandbox.is_some(),
             worker,
+            templates: Default::default(),
         }
     }
 }
@@ -542,6 +547,7 @@ async fn attempt(
 }
 
 /// A kind's template on one channel: WeChat's id, the page it opens, the keyword expressions.
+#[derive(Clone)]
 struct ChannelTemplate {
     template_id: String,
     page: Option<String>,
@@ -574,13 +580,22 @@ enum SecondChannel<'a> {
     Unavailable,
 }
 
-/// The kind's active template on `channel` as staff saved it.
+/// The kind's active template on `channel` as staff saved it (read once per round).
 async fn stored_template(
     ctx: &SendContext<'_>,
     kind: &str,
-    channel: &str,
+    channel: &'static str,
 ) -> Result<Option<ChannelTemplate>, DbErr> {
-    Ok(message_template::Entity::find()
+    let key = (kind.to_string(), channel);
+    if let Some(known) = ctx
+        .templates
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&key)
+    {
+        return Ok(known.clone());
+    }
+    let found = message_template::Entity::find()
         .filter(message_template::Column::Kind.eq(kind))
         .filter(message_template::Column::Channel.eq(channel))
         .filter(message_template::Column::Active.eq(true))
@@ -591,7 +606,12 @@ async fn stored_template(
             page: t.page,
             keywords: t.keywords,
         })
-        .filter(|t| !t.template_id.trim().is_empty()))
+        .filter(|t| !t.template_id.trim().is_empty());
+    ctx.templates
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key, found.clone());
+    Ok(found)
 }
 
 /// The kind's subscribe template: the saved one, else the built-in default; `None` when
@@ -778,16 +798,26 @@ async fn variables(
     payload: &Value,
 ) -> Result<Map<String, Value>, DbErr> {
     let mut vars = templates::payload_vars(&row.kind, payload);
-    let name = customer::Entity::find_by_id(row.customer_id)
-        .one(ctx.db)
-        .await?
-        .and_then(|c| c.name)
-        .filter(|n| !n.trim().is_empty())
-        .unwrap_or_else(|| NAMELESS.to_string());
-    vars.insert("customer_name".into(), Value::from(name));
-    if let Some(store_id) = payload.get("store_id").and_then(Value::as_i64) {
-        if let Some(s) = store::Entity::find_by_id(store_id).one(ctx.db).await? {
-            vars.insert("store_name".into(), Value::from(s.name));
+    // A campaign's payload already names the customer and the store; other producers' do not.
+    let given = |vars: &Map<String, Value>, key: &str| {
+        vars.get(key)
+            .and_then(Value::as_str)
+            .is_some_and(|v| !v.trim().is_empty())
+    };
+    if !given(&vars, "customer_name") {
+        let name = customer::Entity::find_by_id(row.customer_id)
+            .one(ctx.db)
+            .await?
+            .and_then(|c| c.name)
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| NAMELESS.to_string());
+        vars.insert("customer_name".into(), Value::from(name));
+    }
+    if !given(&vars, "store_name") {
+        if let Some(store_id) = payload.get("store_id").and_then(Value::as_i64) {
+            if let Some(s) = store::Entity::find_by_id(store_id).one(ctx.db).await? {
+                vars.insert("store_name".into(), Value::from(s.name));
+            }
         }
     }
     Ok(vars)
@@ -921,7 +951,15 @@ async fn wait_for_rate(ctx: &SendContext<'_>) {
 
 /// Runs the sender in the background: a round every `messaging.poll_ms`, and at once again
 /// after a full batch, so a backlog drains at the rate limit rather than one batch per poll.
-pub fn spawn_sender(state: AppState) {
+pub fn spawn_sender(state: AppState) -> Vec<tokio::task::JoinHandle<()>> {
+    let workers = match state.db.get_database_backend() {
+        DbBackend::Postgres => Ord::max(state.settings.messaging.workers, 1),
+        _ => 1,
+    };
+    (0..workers).map(|_| spawn_worker(state.clone())).collect()
+}
+
+fn spawn_worker(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let worker = worker_id();
         let idle = StdDuration::from_millis(state.settings.messaging.poll_ms);
@@ -945,7 +983,7 @@ pub fn spawn_sender(state: AppState) {
                 tokio::time::sleep(idle).await;
             }
         }
-    });
+    })
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ mod health;
 mod helpers;
 mod jobs;
 mod loyalty_points;
+mod member_rights;
 mod messaging_automations;
 mod messaging_campaigns;
 mod messaging_channels;

@@ -485,3 +485,67 @@ async fn a_birthday_range_may_wrap_the_year() {
     assert_eq!(p.body["audience"], 2, "{p:?}");
     assert_eq!(p.body["with_quota"], 0);
 }
+
+#[tokio::test]
+async fn a_sender_killed_mid_campaign_loses_nothing_and_repeats_nothing() {
+    let (app, chain) = app(10).await;
+    let ids = customers(&app, chain.store, "dorm", 40, 24, 200).await;
+    let r = chain
+        .admin
+        .post(
+            "/api/v1/staff/campaigns",
+            json!({"kind": "recall", "name": "回店", "store_id": chain.store, "audience": {}}),
+        )
+        .await;
+    let id = r.body["id"].as_i64().unwrap();
+    chain
+        .admin
+        .post(&format!("/api/v1/staff/campaigns/{id}/start"), json!({}))
+        .await;
+
+    // One worker gets through a round; the next one claims a batch and dies before recording
+    // anything (the process was killed between claim and record).
+    assert!(send_once(&app).await <= 10);
+    let lease = sender::lease(&app.state.settings);
+    let orphaned = sender::claim(&app.state.db, "killed", app.state.clock.now(), 10, lease)
+        .await
+        .unwrap();
+    assert_eq!(orphaned.len(), 10);
+    // A restarted sender carries on with the rest; the orphaned rows wait for their lease.
+    drain(&app).await;
+    let d = chain
+        .admin
+        .get(&format!("/api/v1/staff/campaigns/{id}"))
+        .await;
+    assert_eq!(count(&d.body, "sending"), 10, "{d:?}");
+    assert_eq!(d.body["status"], "running");
+
+    app.state.clock.advance(lease + Duration::seconds(1));
+    drain(&app).await;
+    let d = chain
+        .admin
+        .get(&format!("/api/v1/staff/campaigns/{id}"))
+        .await;
+    assert_eq!(d.body["status"], "completed", "{d:?}");
+    assert_eq!(count(&d.body, "sent"), 24);
+    assert_eq!(count(&d.body, "skipped"), 16);
+    assert_eq!(d.body["progress"]["total"], 40);
+
+    // Exactly one row per recipient, and WeChat saw each customer with quota once.
+    let rows = outbox_message::Entity::find()
+        .filter(outbox_message::Column::CampaignId.eq(id))
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    let mut customers_seen: Vec<i64> = rows.iter().map(|r| r.customer_id).collect();
+    customers_seen.sort_unstable();
+    let mut expected = ids.clone();
+    expected.sort_unstable();
+    assert_eq!(customers_seen, expected);
+    let sent = app.state.sandbox.as_ref().unwrap().sent();
+    let mut tousers: Vec<&str> = sent.iter().map(|m| m["touser"].as_str().unwrap()).collect();
+    tousers.sort_unstable();
+    let before = tousers.len();
+    tousers.dedup();
+    assert_eq!((before, tousers.len()), (24, 24), "nobody twice");
+}

@@ -241,7 +241,27 @@ async fn followers_without_quota_are_reached_through_the_official_account() {
         .await;
     assert_eq!(t.status, 201, "{t:?}");
 
-    let id = start_campaign(&chain, "recall", "回店").await;
+    let r = chain
+        .admin
+        .post(
+            "/api/v1/staff/campaigns",
+            json!({"kind": "recall", "name": "回店", "store_id": chain.store, "audience": {}}),
+        )
+        .await;
+    let id = r.body["id"].as_i64().unwrap();
+    let p = chain
+        .admin
+        .post(&format!("/api/v1/staff/campaigns/{id}/preview"), json!({}))
+        .await;
+    assert_eq!(p.body["audience"], 5, "{p:?}");
+    assert_eq!(p.body["with_quota"], 1);
+    // Bob, and Erin, whom the app still believes a follower.
+    assert_eq!(p.body["via_official_account"], 2);
+    assert_eq!(p.body["reachable"], 3);
+    chain
+        .admin
+        .post(&format!("/api/v1/staff/campaigns/{id}/start"), json!({}))
+        .await;
     drain(&app).await;
 
     let a = row_of(&app, alice, "recall").await;
