@@ -1,5 +1,15 @@
-// The member mini-program. Pages, the API client and tests arrive with the mini-program issue;
-// this shell only has to open in WeChat DevTools.
+// The member mini-program. Pages load their own data through utils/api; what several pages
+// share (the card, the account's joining step, the artwork manifest) lives in utils/store.
+const session = require('./utils/session');
+const assets = require('./utils/assets');
+
 App({
-  globalData: {}
+  onLaunch(options) {
+    // A friend's share card or mini-program code opens us with their referral code; keep it
+    // until this member joins.
+    session.captureReferral((options && options.query) || {});
+    // Early, so the card's artwork is usually known before the card itself arrives.
+    assets.load();
+  },
+  globalData: {},
 });
