@@ -489,12 +489,10 @@ pub async fn handle_request(
             .detail(json!({"request_id": id}))
             .write(txn)
             .await?;
-            Ok::<_, ApiError>(
-                privacy_request::Entity::find_by_id(id)
-                    .one(txn)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found("申请"))?,
-            )
+            privacy_request::Entity::find_by_id(id)
+                .one(txn)
+                .await?
+                .ok_or_else(|| ApiError::not_found("申请"))
         })
     })
     .await?;

@@ -700,6 +700,15 @@ pub async fn get_campaign(
     Ok(HttpResponse::Ok().json(detail(&state.db, m, state.clock.now()).await?))
 }
 
+/// The voucher the campaign attaches, as saved with it.
+fn stored_voucher(m: &campaign::Model) -> Result<Option<VoucherSpec>, ApiError> {
+    m.voucher
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(ApiError::internal)
+}
+
 /// The template the sender would use for `kind`: the saved active one, else the default.
 /// (WeChat's template id, the keyword expressions, the page.)
 async fn resolve_template(
@@ -789,12 +798,7 @@ pub async fn preview_campaign(
     let reach = staff.require(Action::CampaignManage)?;
     let m = find(&state.db, &staff, reach, path.into_inner()).await?;
     let audience: Audience = serde_json::from_str(&m.audience).map_err(ApiError::internal)?;
-    let voucher: Option<VoucherSpec> = m
-        .voucher
-        .as_deref()
-        .map(serde_json::from_str)
-        .transpose()
-        .map_err(ApiError::internal)?;
+    let voucher = stored_voucher(&m)?;
     let (template_id, keywords, _) = resolve_template(&state, &m.kind).await?.unwrap_or_default();
     let tz = state.settings.loyalty.tz();
     let names = all_store_names(&state.db).await?;
@@ -961,12 +965,7 @@ pub async fn test_send_campaign(
             "该类消息还没有配置微信模板，请先在模板管理中设置",
         ));
     }
-    let voucher: Option<VoucherSpec> = m
-        .voucher
-        .as_deref()
-        .map(serde_json::from_str)
-        .transpose()
-        .map_err(ApiError::internal)?;
+    let voucher = stored_voucher(&m)?;
     // Filled as for a customer of the campaign's store, greeting the member of staff.
     let tz = state.settings.loyalty.tz();
     let store_id = m.store_id.or(staff.store_id);
@@ -1158,12 +1157,7 @@ pub async fn start_campaign(
         }
     }
     let audience: Audience = serde_json::from_str(&m.audience).map_err(ApiError::internal)?;
-    let voucher: Option<VoucherSpec> = m
-        .voucher
-        .as_deref()
-        .map(serde_json::from_str)
-        .transpose()
-        .map_err(ApiError::internal)?;
+    let voucher = stored_voucher(&m)?;
     let due_at = m.scheduled_at.filter(|at| *at > now).unwrap_or(now);
     let to = if due_at > now {
         status::SCHEDULED
