@@ -12,6 +12,8 @@ module.exports = {
     method: 'POST',
     data: referralCode ? { referral_code: referralCode } : {},
   }),
+  // Where the member stands: consent, masked phone, linked, member, an open deletion request.
+  account: () => request({ path: m('/account') }),
   me: () => request({ path: m('/me') }),
   updateProfile: (patch) => request({ path: m('/me'), method: 'PATCH', data: patch }),
 
@@ -53,7 +55,8 @@ module.exports = {
   bindStaff: (ticket) => request({ path: m('/staff-binding'), method: 'POST', data: { ticket } }),
   referralQrcode: () => download(m('/referral/qrcode')),
 
-  // PIPL rights (DESIGN section 12); see /tmp/mp-backend-needs.md while the backend lacks them.
+  // PIPL rights (DESIGN section 8): the export answers with the copy at once; a deletion is
+  // recorded (202, or 200 with the request already open) and carried out by the store.
   requestDataExport: () => request({ path: m('/data-export'), method: 'POST' }),
   requestDeletion: () => request({ path: m('/deletion'), method: 'POST' }),
 };

@@ -1,7 +1,9 @@
 // Where the member stands in joining: consent given, phone bound, member or not. The backend
-// answers part of it at login (customer_linked, member); consent is remembered here after the
-// member gives it, since no endpoint reads it back (a phone binding implies it, because the
-// backend refuses a binding without consent).
+// says so in GET /member/account (consent, masked phone, linked, member, an open deletion
+// request), which fromServer() takes as the truth, so a member on a new phone who consented
+// before is not asked again. Login answers part of it too (customer_linked, member). What this
+// phone remembers is only a fallback for an older backend without /member/account (there, a
+// phone binding implies consent, because the backend refuses a binding without it).
 const request = require('./request');
 const store = require('./store');
 
@@ -33,12 +35,30 @@ request.onLogin((res) => {
   if (res.member) store.set('card', res.member);
 });
 
+// GET /member/account's answer, in this module's terms. Every field is set, so a consent or a
+// link that went away (a deletion carried out by the store) is forgotten here too.
+function fromServer(view) {
+  const c = view.consent;
+  return writeAccount({
+    consented: !!c,
+    policyVersion: c ? c.policy_version : '',
+    marketing: !!(c && c.marketing),
+    sensitiveHealth: !!(c && c.sensitive_health),
+    phoneMasked: view.phone_masked || '',
+    customerLinked: !!view.customer_linked,
+    isMember: !!view.is_member,
+    referralCode: view.referral_code || '',
+    deletionRequestedAt: view.deletion_requested_at || '',
+  });
+}
+
+// Consent comes first even for an account the store linked to a customer: joining needs it.
 function step(a) {
   const acc = a || account();
   if (acc.isMember) return 'member';
+  if (!acc.consented) return 'consent';
   if (acc.customerLinked || acc.phoneMasked) return 'join';
-  if (acc.consented) return 'phone';
-  return 'consent';
+  return 'phone';
 }
 
 // A friend's referral code from the share card (?ref=CODE) or the mini-program code
@@ -68,6 +88,7 @@ module.exports = {
   REFERRAL_KEY,
   account,
   writeAccount,
+  fromServer,
   step,
   captureReferral,
   referralCode,

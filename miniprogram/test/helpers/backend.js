@@ -7,6 +7,7 @@ const path = require('path');
 const http = require('http');
 
 const DEFAULT_BIN = '/tmp/memberhub-journey';
+const noKeepAlive = new http.Agent({ keepAlive: false });
 const START_TIMEOUT_MS = 180000;
 
 function binary() {
@@ -87,6 +88,8 @@ function call(base, method, urlPath, body, headers = {}) {
     const u = new URL(urlPath, base);
     const data = body === undefined ? null : Buffer.from(JSON.stringify(body));
     const req = http.request({
+      // A fresh connection each time (see http-bridge.js: the keep-alive race).
+      agent: noKeepAlive,
       method,
       hostname: u.hostname,
       port: u.port,

@@ -11,6 +11,7 @@ function card(over = {}) {
     member_id: 7,
     member_no: 'MH00000007',
     name: '叶怡',
+    birthday: null,
     joined_at: '2025-03-01T02:00:00Z',
     tier: tiers.gold,
     tier_valid_until: '2027-05-31',
@@ -163,4 +164,37 @@ const manifest = {
   },
 };
 
-module.exports = { tiers, card, entry, reward, voucher, event, slot, booking, subscriptions, manifest };
+// GET /member/account: a member who consented and joined.
+function account(over = {}) {
+  return Object.assign({
+    consent: { policy_version: '2026-11', marketing: true, sensitive_health: false, consented_at: '2026-03-01T02:00:00Z' },
+    phone_masked: '138****1234',
+    customer_linked: true,
+    is_member: true,
+    referral_code: 'jMjPr5Xu',
+    deletion_requested_at: null,
+  }, over);
+}
+
+// POST /member/data-export: the request, answered at once, with the copy.
+function dataExport(over = {}) {
+  return Object.assign({
+    request_id: 31,
+    kind: 'export',
+    status: 'completed',
+    requested_at: '2026-11-24T02:00:00Z',
+    handled_at: '2026-11-24T02:00:00Z',
+    data: {
+      wechat_account: [{ id: 5, openid: 'o-1', customer_id: 3, referral_code: 'jMjPr5Xu' }],
+      consents: [{ id: 1, policy_version: '2026-11', marketing: true, sensitive_health: false }],
+      customer: [{ id: 3, name: '叶怡', phone: '13812341234', birthday: null }],
+      member: [{ id: 7, customer_id: 3, member_no: 'MH00000007' }],
+      consumptions: [{ id: 1, amount_fen: 38000 }, { id: 2, amount_fen: 12000 }],
+      points_entries: [{ id: 1, delta: 380 }, { id: 2, delta: 120 }, { id: 3, delta: -500 }],
+      vouchers: [{ id: 4, code: 'V4ABCD2345' }],
+      bookings: [],
+    },
+  }, over);
+}
+
+module.exports = { account, dataExport, tiers, card, entry, reward, voucher, event, slot, booking, subscriptions, manifest };

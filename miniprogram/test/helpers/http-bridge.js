@@ -5,6 +5,12 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 
+// One connection per request. Node's default agent keeps connections alive and reuses an idle
+// one; the backend (actix) closes a connection after 5 s idle, so a request sent on one that
+// had idled just under 5 s now and then meets the close and fails with "ECONNRESET socket hang
+// up" before the backend sees it (a flaky journey step, never a real failure of the page).
+const agent = new http.Agent({ keepAlive: false });
+
 const log = [];
 const downloads = [];
 
@@ -23,19 +29,23 @@ function perform(opts, onDone) {
   const body = encodeData(method, opts.data);
   const headers = Object.assign({}, opts.header || {});
   if (body) headers['content-length'] = body.length;
+  const started = Date.now();
   const req = http.request({
-    method, hostname: u.hostname, port: u.port, path: u.pathname + u.search, headers, timeout: opts.timeout || 15000,
+    method, hostname: u.hostname, port: u.port, path: u.pathname + u.search, headers, timeout: opts.timeout || 15000, agent,
   }, (res) => {
     const chunks = [];
     res.on('data', (c) => chunks.push(c));
     res.on('end', () => {
       const buf = Buffer.concat(chunks);
-      log.push({ method, path: u.pathname + u.search, status: res.statusCode, headers });
+      log.push({ method, path: u.pathname + u.search, status: res.statusCode, headers, ms: Date.now() - started });
       onDone(null, { statusCode: res.statusCode, header: res.headers, buf });
     });
   });
   req.on('timeout', () => req.destroy(new Error('timeout')));
-  req.on('error', (e) => onDone(e));
+  req.on('error', (e) => {
+    log.push({ method, path: u.pathname + u.search, status: 0, error: `${e.code || ''} ${e.message}`.trim(), headers, ms: Date.now() - started });
+    onDone(e);
+  });
   if (body) req.write(body);
   req.end();
 }

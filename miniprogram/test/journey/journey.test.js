@@ -3,16 +3,19 @@
 // (login and phone codes through the sandbox control plane, the subscription popup's answer)
 // and the desk's (points given to the new member), and drives everything else through the
 // pages: log in, consent, bind the phone, join, see the card, check in, redeem, book a
-// member-day slot and find it in my bookings.
+// member-day slot and find it in my bookings, export my data, set my birthday and ask for my
+// data to be deleted. GET /member/account is read before and after each joining step.
 const backend = require('../helpers/backend');
 const bridge = require('../helpers/http-bridge');
 const { openPage, text, tap, fire, flush, $ } = require('../helpers/page');
 const store = require('../../miniprogram/utils/store');
+const api = require('../../miniprogram/utils/api');
 
 const RUN = Date.now().toString(36);
 const LOGIN_CODE = `journey-login-${RUN}`;
 const PHONE_CODE = `journey-phone-${RUN}`;
 const PHONE = `1365555${String(Date.now() % 10000).padStart(4, '0')}`;
+const PHONE_MASKED = `${PHONE.slice(0, 3)}****${PHONE.slice(-4)}`;
 
 global.__keepSession = true;
 
@@ -35,8 +38,33 @@ async function until(what, check, timeoutMs = 10000) {
     // eslint-disable-next-line no-await-in-loop
     await settle(2);
     if (check()) return;
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() - started > timeoutMs) {
+      // The last requests say more than the timeout does (a failure, a missing call).
+      const last = bridge.log.slice(-6).map((r) => `${r.method} ${r.path} -> ${r.status}${r.error ? ` ${r.error}` : ''} (${r.ms} ms)`);
+      throw new Error(`timed out waiting for ${what}; last requests:\n  ${last.join('\n  ')}`);
+    }
   }
+}
+
+// The answers the backend gave to one kind of request, in order.
+function answers(method, path) {
+  return bridge.log.filter((r) => r.method === method && r.path === path).map((r) => r.status);
+}
+
+// What this phone remembers about the account, forgotten as on a new phone (the session stays).
+function forgetAccountOnThisPhone() {
+  wx.removeStorageSync('memberhub.account');
+  store.set('account', undefined);
+}
+
+let staffToken;
+
+async function staff(method, path, body, headers = {}) {
+  if (!staffToken) {
+    const login = await backend.call(server.base, 'POST', '/api/v1/staff/auth/login', { username: 'demo-admin', password: server.adminPassword, session: 'bearer' });
+    staffToken = login.token;
+  }
+  return backend.call(server.base, method, path, body, Object.assign({ authorization: `Bearer ${staffToken}` }, headers));
 }
 
 async function open(relPath, query) {
@@ -82,6 +110,11 @@ describe('member journey against the real backend', () => {
     expect(wx.login).toHaveBeenCalledTimes(1);
     expect(wx.getStorageSync('memberhub.token')).toBeTruthy();
     expect(mine.data.step).toBe('consent');
+    expect(answers('GET', '/api/v1/member/account')).toEqual([200]);
+    expect(mine.data.choices).toBeNull();
+    const account = await api.account();
+    expect(account).toMatchObject({ consent: null, phone_masked: null, customer_linked: false, is_member: false, deletion_requested_at: null });
+    expect(account.referral_code).toBeTruthy();
   });
 
   test('2. consent, then the phone from getPhoneNumber, then join', async () => {
@@ -89,16 +122,34 @@ describe('member journey against the real backend', () => {
     await fire(mine, '#consent-sensitive', 'change', { checked: true });
     await tap(mine, '#consent-submit');
     await until('the phone step', () => mine.data.step === 'phone');
+    const consented = await api.account();
+    expect(consented.consent).toMatchObject({ policy_version: '2026-11', marketing: false, sensitive_health: true });
+    expect(consented.consent.consented_at).toBeTruthy();
+    expect(consented).toMatchObject({ phone_masked: null, customer_linked: false, is_member: false });
+
+    // On a new phone, the consent on file is not asked for again.
+    forgetAccountOnThisPhone();
+    await mine.instance.load();
+    expect(mine.data.step).toBe('phone');
+    expect(mine.data.choices).toEqual({ marketing: false, sensitive: true });
 
     await fire(mine, '#bind-phone', 'getphonenumber', { errMsg: 'getPhoneNumber:ok', code: PHONE_CODE });
     await until('the join step', () => mine.data.step === 'join');
-    expect(text(mine, '#join-step')).toContain(`${PHONE.slice(0, 3)}****${PHONE.slice(-4)}`);
+    expect(text(mine, '#join-step')).toContain(PHONE_MASKED);
+    expect(await api.account()).toMatchObject({ phone_masked: PHONE_MASKED, customer_linked: true, is_member: false });
 
     await tap(mine, '#join');
     await until('membership', () => mine.data.step === 'member');
     expect(wx.switchTab).toHaveBeenCalledWith({ url: '/pages/index/index' });
     expect(store.get('card').member_no).toMatch(/^MH\d+$/);
     expect(wx.login).toHaveBeenCalledTimes(0); // still the session from step 1
+    expect(await api.account()).toMatchObject({ phone_masked: PHONE_MASKED, customer_linked: true, is_member: true });
+
+    forgetAccountOnThisPhone();
+    await mine.instance.load();
+    expect(mine.data.step).toBe('member');
+    expect(text(mine, '#profile')).toContain(PHONE_MASKED);
+    expect(text(mine, '#choice-marketing')).toContain('未接收');
   });
 
   test('3. the card shows the new member where they stand', async () => {
@@ -120,9 +171,8 @@ describe('member journey against the real backend', () => {
 
   test('5. redeem a reward; the card shows the new balance without a refresh', async () => {
     // The desk gives the new member 600 points (the staff API, as the console would).
-    const login = await backend.call(server.base, 'POST', '/api/v1/staff/auth/login', { username: 'demo-admin', password: server.adminPassword, session: 'bearer' });
-    await backend.call(server.base, 'POST', `/api/v1/staff/members/${store.get('card').member_id}/points/adjust`,
-      { delta: 600, reason: '开卡礼' }, { authorization: `Bearer ${login.token}`, 'idempotency-key': `journey-${RUN}` });
+    await staff('POST', `/api/v1/staff/members/${store.get('card').member_id}/points/adjust`,
+      { delta: 600, reason: '开卡礼' }, { 'idempotency-key': `journey-${RUN}` });
     card.instance.onShow();
     await until('the card to show 610', () => text(card, '#balance') === '610');
 
@@ -191,10 +241,87 @@ describe('member journey against the real backend', () => {
     expect(referral.instance.onShareAppMessage().path).toBe(`/pages/index/index?ref=${referral.data.code}`);
   });
 
+  test('8. two visits at the desk, then my data export holds them, with my phone in full', async () => {
+    const memberId = store.get('card').member_id;
+    const { customer_id: customerId } = await staff('GET', `/api/v1/staff/members/${memberId}`);
+    const stores = await staff('GET', '/api/v1/staff/stores');
+    for (const [i, paid] of [[1, 38000], [2, 12000]]) {
+      // eslint-disable-next-line no-await-in-loop
+      await staff('POST', '/api/v1/staff/consumptions', {
+        customer_id: customerId, store_id: stores[0].id, order_no: `journey-${RUN}-${i}`, paid_fen: paid,
+        items: [{ name: '水光补水', amount_fen: paid }],
+      });
+    }
+
+    $(mine, '#export').dispatchEvent('click');
+    await until('the export', () => !!mine.data.exported);
+    expect(answers('POST', '/api/v1/member/data-export')).toEqual([200]);
+    const count = (key) => mine.data.exported.kinds.find((k) => k.key === key).count;
+    expect(count('customer')).toBe(1);
+    expect(count('member')).toBe(1);
+    expect(count('consumptions')).toBe(2);
+    expect(count('vouchers')).toBe(1);
+    expect(count('bookings')).toBe(1);
+    expect(count('consents')).toBe(1);
+    expect(text(mine, '#export-result')).toContain('消费记录');
+
+    await tap(mine, '#export-copy');
+    expect(wx.setClipboardData).toHaveBeenCalledTimes(1);
+    const copy = JSON.parse(wx.setClipboardData.mock.calls[0][0].data);
+    expect(copy).toMatchObject({ kind: 'export', status: 'completed' });
+    expect(copy.data.customer[0].phone).toBe(PHONE);
+    expect(copy.data.customer[0].id).toBe(customerId);
+    expect(copy.data.consumptions.map((c) => c.paid_fen)).toEqual([38000, 12000]);
+    expect(copy.data.member[0].member_no).toBe(store.get('card').member_no);
+    // Internal columns stay out of the copy.
+    expect(copy.data.customer[0]).not.toHaveProperty('phone_enc');
+    expect(copy.data.wechat_account[0]).not.toHaveProperty('session_key_enc');
+  });
+
+  test('9. my birthday, once set, is on the card and the picker is gone', async () => {
+    expect(store.get('card').birthday).toBeNull();
+    expect($(mine, '#birthday-picker')).toBeTruthy();
+    await fire(mine, '#birthday-picker', 'change', { value: '1990-08-15' });
+    await until('the birthday', () => text(mine, '#birthday-value') === '1990年8月15日（如需修改请联系门店）');
+    expect(answers('PATCH', '/api/v1/member/me')).toEqual([200]);
+    expect($(mine, '#birthday-picker')).toBeUndefined();
+
+    expect((await api.me()).birthday).toBe('1990-08-15');
+    forgetAccountOnThisPhone();
+    await mine.instance.load();
+    expect(store.get('card').birthday).toBe('1990-08-15');
+    expect(text(mine, '#birthday-value')).toBe('1990年8月15日（如需修改请联系门店）');
+    expect($(mine, '#birthday-picker')).toBeUndefined();
+  });
+
+  test('10. asking for deletion: recorded once (202), the same request again (200), shown as pending', async () => {
+    $(mine, '#delete').dispatchEvent('click');
+    await until('the deletion request', () => !!mine.data.deletion);
+    expect(wx.showModal.mock.calls[0][0].content).toContain('个人信息将被匿名化');
+    expect(answers('POST', '/api/v1/member/deletion')).toEqual([202]);
+    const first = mine.instance.deletionRequestId;
+    expect(first).toBeGreaterThan(0);
+    expect(text(mine, '#deletion-pending')).toContain('删除申请已提交，门店会尽快处理');
+    expect($(mine, '#delete')).toBeUndefined();
+
+    const again = await api.requestDeletion();
+    expect(answers('POST', '/api/v1/member/deletion')).toEqual([202, 200]);
+    expect(again).toMatchObject({ request_id: first, kind: 'deletion', status: 'received', handled_at: null });
+
+    const account = await api.account();
+    expect(account.deletion_requested_at).toBe(again.requested_at);
+    // A new phone shows it too; until the store carries it out, the card still works.
+    forgetAccountOnThisPhone();
+    await mine.instance.load();
+    expect(mine.data.step).toBe('member');
+    expect(text(mine, '#deletion-pending')).toContain('删除申请已提交');
+    expect($(mine, '#delete')).toBeUndefined();
+  });
+
   test('the whole journey used one login and no request failed unexpectedly', () => {
     const logins = bridge.log.filter((r) => r.path === '/api/v1/member/auth/login');
     expect(logins).toHaveLength(1);
-    const failures = bridge.log.filter((r) => r.status >= 500);
+    const failures = bridge.log.filter((r) => r.status >= 500 || r.error);
     expect(failures).toEqual([]);
   });
 });

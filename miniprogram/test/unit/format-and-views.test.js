@@ -105,6 +105,22 @@ describe('session', () => {
     expect(session.step({ consented: true })).toBe('phone');
     expect(session.step({ consented: true, customerLinked: true })).toBe('join');
     expect(session.step({ isMember: true })).toBe('member');
+    // Linked by the store but never consented: consent first.
+    expect(session.step({ customerLinked: true })).toBe('consent');
+  });
+
+  test('the account view replaces what this phone remembers, field by field', () => {
+    session.writeAccount({ consented: true, marketing: true, customerLinked: true, isMember: true, phoneMasked: '138****1234', birthday: '1990-08-15' });
+    const acc = session.fromServer(fx.account({ consent: null, phone_masked: null, customer_linked: false, is_member: false, referral_code: 'Zz', deletion_requested_at: null }));
+    expect(acc).toMatchObject({ consented: false, marketing: false, sensitiveHealth: false, customerLinked: false, isMember: false, phoneMasked: '', referralCode: 'Zz', deletionRequestedAt: '' });
+    expect(session.step()).toBe('consent');
+    // What the account view does not cover stays.
+    expect(session.account().birthday).toBe('1990-08-15');
+
+    session.fromServer(fx.account({ is_member: false, deletion_requested_at: '2026-11-24T03:00:00Z' }));
+    expect(session.account()).toMatchObject({ consented: true, policyVersion: '2026-11', marketing: true, sensitiveHealth: false, phoneMasked: '138****1234', deletionRequestedAt: '2026-11-24T03:00:00Z' });
+    expect(session.step()).toBe('join');
+    expect(wx.getStorageSync(session.ACCOUNT_KEY)).toMatchObject({ customerLinked: true, isMember: false });
   });
 });
 
